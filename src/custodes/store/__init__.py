@@ -1,0 +1,160 @@
+"""Storage: one small interface over SQLite (embedded default) and PostgreSQL (production).
+
+:func:`open_store` connects, brings the schema up to date through the Alembic migrations and
+returns a :class:`Store`. Writes go through :meth:`Store.write`, which hands the work to the
+store's :class:`~custodes.store.writer.Writer`: concurrent writers share one transaction and one
+durable commit (group commit), each in its own savepoint so that one failure does not undo the
+others. Reads use :meth:`Store.read`.
+
+Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps its default
+``synchronous_commit=on``. A write returns only after its commit is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+import custodes.migrations
+from custodes.errors import MigrationError, StorageError
+from custodes.store.writer import Writer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Key of the PostgreSQL advisory lock that serialises schema migrations.
+MIGRATION_LOCK_KEY = 0x637573746F6401
+
+
+class Store:
+    """A database holding custodes' state and its log."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer: Writer | None = None
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction of its own, committed on exit (not group-committed)."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StorageError(f"database error: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; nothing it does is committed."""
+        with self.engine.connect() as conn:
+            yield conn
+            conn.rollback()
+
+    @property
+    def writer(self) -> Writer:
+        if self._writer is None:
+            self._writer = Writer(self.engine)
+        return self._writer
+
+    def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` inside a group-committed transaction; returns once it is durable."""
+        return self.writer.submit(fn)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.engine.dispose()
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE: writers queue on the lock up front
+    # instead of failing to upgrade a read lock half-way through.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine with custodes' durability settings for the URL's dialect."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StorageError(f"bad database URL: {exc}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
+        sa.event.listen(engine, "connect", _sqlite_on_connect)
+        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    raise StorageError(
+        f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
+    )
+
+
+def _alembic_config(conn: Connection) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(custodes.migrations.__file__).parent))
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision; refuse a database newer than this code."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        cfg = _alembic_config(conn)
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        current = set(MigrationContext.configure(conn).get_current_heads())
+        known = {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+        if current - known:
+            raise MigrationError(
+                f"the database is at revision {sorted(current - known)}, newer than this code"
+            )
+        if current != heads:
+            log.info("migrating schema from=%s to=%s", sorted(current), sorted(heads))
+            command.upgrade(cfg, "heads")
+
+
+def open_store(url: str, *, migrate_schema: bool = True) -> Store:
+    """Connect to ``url`` and bring its schema up to date."""
+    engine = create_store_engine(url)
+    try:
+        if migrate_schema:
+            migrate(engine)
+    except sa.exc.OperationalError as exc:
+        engine.dispose()
+        raise StorageError(f"cannot open database {engine.url!r}: {exc.orig}") from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine)

@@ -1,0 +1,51 @@
+"""Shared fixtures. Storage tests run on SQLite always and on PostgreSQL when
+CUSTODES_TEST_DATABASE_URL is set (CI sets it; in CI its absence is a failure, not a skip)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_ENV = "CUSTODES_TEST_DATABASE_URL"
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get(PG_ENV)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} must be set in CI: PostgreSQL tests may not be skipped")
+        return None
+    return url
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    base = _pg_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL storage tests need {PG_ENV} (CI sets it)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    try:
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every storage contract test runs once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'custodes.db'}"
+    url: str = request.getfixturevalue("pg_schema_url")
+    return url

@@ -1,0 +1,103 @@
+"""The storage contract: the same behaviour on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from custodes.errors import MigrationError, StorageError
+from custodes.store import open_store
+from custodes.store.tables import log_state
+
+probe = sa.Table(
+    "probe",
+    sa.MetaData(),
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("v", sa.Text),
+)
+
+
+def _with_probe(url: str) -> None:
+    engine = sa.create_engine(url)
+    probe.metadata.create_all(engine)
+    engine.dispose()
+
+
+def test_open_store_migrates_once_and_again(database_url: str) -> None:
+    s = open_store(database_url)
+    with s.read() as conn:
+        assert conn.execute(sa.select(log_state.c.next_index)).scalar_one() == 0
+    s.close()
+    s = open_store(database_url)  # second open finds the schema current
+    with s.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(log_state)).scalar_one() == 1
+    s.close()
+
+
+def test_open_store_refuses_newer_schema(database_url: str) -> None:
+    s = open_store(database_url)
+    with s.transaction() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'from_the_future'"))
+    s.close()
+    with pytest.raises(MigrationError, match="newer than this code"):
+        open_store(database_url)
+
+
+def test_open_store_rejects_unknown_dialect() -> None:
+    with pytest.raises(StorageError, match="unsupported database"):
+        open_store("mysql://localhost/x")
+
+
+def test_write_is_visible_to_other_connections_on_return(database_url: str) -> None:
+    s = open_store(database_url)
+    _with_probe(database_url)
+    s.write(lambda c: c.execute(probe.insert().values(id=1, v="a")))
+    other = sa.create_engine(database_url)
+    with other.connect() as conn:
+        assert conn.execute(sa.select(probe.c.v)).scalar_one() == "a"
+    other.dispose()
+    s.close()
+
+
+def test_write_failure_undoes_only_its_own_work(database_url: str) -> None:
+    s = open_store(database_url)
+    _with_probe(database_url)
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+
+        def fn(c: sa.Connection) -> None:
+            c.execute(probe.insert().values(id=i, v=str(i)))
+            if i % 2:
+                raise ValueError(f"work {i} fails")
+
+        try:
+            s.write(fn)
+        except ValueError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with s.read() as conn:
+        ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
+    assert ids == [0, 2, 4, 6]
+    assert len(errors) == 4
+    s.close()
+
+
+def test_transaction_rolls_back_on_error(database_url: str) -> None:
+    s = open_store(database_url)
+    _with_probe(database_url)
+    with pytest.raises(RuntimeError), s.transaction() as conn:
+        conn.execute(probe.insert().values(id=1, v="x"))
+        raise RuntimeError("crash before commit")
+    with s.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() == 0
+    s.close()
