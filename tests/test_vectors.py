@@ -18,14 +18,22 @@ import pytest
 
 from custodes.tlog import (
     EMPTY_ROOT,
+    BadSignatureError,
+    KeyFormatError,
     MemoryNodeReader,
+    NoteSignatureError,
     ProofError,
     check_consistency,
     check_inclusion,
+    key_hash,
     leaf_hash,
+    new_signer,
+    new_verifier,
+    open_note,
     prove_consistency,
     prove_inclusion,
     root_of,
+    sign_note,
     tree_root,
 )
 
@@ -229,3 +237,87 @@ def test_cctv_consistency_from_empty_tree_is_accepted() -> None:
     # The rule custodes follows where the sets disagree (docs/log-format.md).
     new_root = _b64(_cctv("merkle_tree.json")[0]["root_hash"])
     check_consistency([], 0, 1, EMPTY_ROOT, new_root)
+
+
+# signed-note --------------------------------------------------------------------------------
+
+
+def _notes() -> dict[str, Any]:
+    data = _load(VECTORS / "signed-note" / "vectors.json")
+    assert isinstance(data, dict)
+    return data
+
+
+def _note_cases(section: str) -> list[tuple[str, int]]:
+    if not (VECTORS / "README.md").is_file():
+        return [(section, 0)]
+    return [(section, i) for i in range(len(_notes()[section]))]
+
+
+@pytest.mark.parametrize("case", _note_cases("valid"), ids=_cctv_id)
+def test_signed_note_valid(case: tuple[str, int]) -> None:
+    v = _notes()["valid"][case[1]]
+    verifier = new_verifier(v["vkey"])
+    assert verifier.name == v["name"]
+    assert verifier.key_hash == int(v["key_hash"], 16)
+    note = open_note(v["signed"].encode(), [verifier])
+    assert note.text == v["text"]
+    assert [(s.name, s.key_hash) for s in note.sigs] == [(v["name"], int(v["key_hash"], 16))]
+    assert note.unverified_sigs == ()
+    if "skey" in v:
+        signer = new_signer(v["skey"])
+        assert (signer.name, signer.key_hash) == (verifier.name, verifier.key_hash)
+        assert sign_note(v["text"], signer) == v["signed"].encode()
+        _, _, b64 = v["vkey"].split("+", 2)
+        assert key_hash(v["name"], base64.b64decode(b64)) == int(v["key_hash"], 16)
+
+
+@pytest.mark.parametrize("case", _note_cases("valid"), ids=_cctv_id)
+def test_signed_note_valid_rejects_a_changed_text(case: tuple[str, int]) -> None:
+    v = _notes()["valid"][case[1]]
+    tampered = v["signed"].replace("is", "IS", 1).encode()
+    with pytest.raises(BadSignatureError):
+        open_note(tampered, [new_verifier(v["vkey"])])
+
+
+def test_signed_note_two_signers() -> None:
+    two = _notes()["two_signers"]
+    peter = new_verifier(two["keys"]["PeterNeumann"])
+    enoch = new_verifier(two["keys"]["EnochRoot"])
+    note = open_note(two["note"].encode(), [peter])
+    assert [s.name for s in note.sigs] == ["PeterNeumann"]
+    assert [s.name for s in note.unverified_sigs] == ["EnochRoot"]
+    both = open_note(two["note"].encode(), [peter, enoch])
+    assert [s.name for s in both.sigs] == ["PeterNeumann", "EnochRoot"]
+    assert both.unverified_sigs == ()
+    with pytest.raises(NoteSignatureError):
+        open_note(two["note"].encode(), [])
+
+
+@pytest.mark.parametrize("case", _note_cases("invalid_vkeys"), ids=_cctv_id)
+def test_signed_note_invalid_vkeys(case: tuple[str, int]) -> None:
+    bad = _notes()["invalid_vkeys"][case[1]]
+    with pytest.raises(KeyFormatError):
+        new_verifier(bad["vkey"])
+
+
+def _mutations(key: str) -> list[str]:
+    prefixes = [key[:i] for i in range(len(key))]
+    suffixes = [key[i:] for i in range(1, len(key) + 1)]
+    increments = [key[:i] + chr(ord(key[i]) + 1) + key[i + 1 :] for i in range(len(key))]
+    return prefixes + suffixes + increments
+
+
+def test_signed_note_every_prefix_suffix_and_increment_of_a_key_is_rejected() -> None:
+    rejected = 0
+    for v in _notes()["valid"]:
+        for bad in _mutations(v["vkey"]):
+            with pytest.raises(KeyFormatError):
+                new_verifier(bad)
+            rejected += 1
+        if "skey" in v:
+            for bad in _mutations(v["skey"]):
+                with pytest.raises(KeyFormatError):
+                    new_signer(bad)
+                rejected += 1
+    assert rejected > 300
