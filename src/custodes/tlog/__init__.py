@@ -4,6 +4,13 @@ It imports only the standard library and ``cryptography``. See docs/log-format.m
 """
 
 from custodes.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint
+from custodes.tlog.cosignature import (
+    COSIGNATURE_V1,
+    cosignature_timestamp,
+    generate_cosigner_key,
+    new_cosignature_verifier,
+    new_cosigner,
+)
 from custodes.tlog.errors import (
     AmbiguousKeyError,
     BadSignatureError,
@@ -57,6 +64,7 @@ from custodes.tlog.tiles import (
 )
 
 __all__ = [
+    "COSIGNATURE_V1",
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_NOTE_SIZE",
@@ -87,12 +95,16 @@ __all__ = [
     "bundles_for_size",
     "check_consistency",
     "check_inclusion",
+    "cosignature_timestamp",
     "format_bundle",
     "format_checkpoint",
     "format_tile_path",
+    "generate_cosigner_key",
     "generate_key",
     "key_hash",
     "leaf_hash",
+    "new_cosignature_verifier",
+    "new_cosigner",
     "new_signer",
     "new_tiles",
     "new_verifier",
