@@ -167,7 +167,7 @@ def test_keys_round_trip_through_their_text_form() -> None:
     assert format_vkey(vkey) == VKEY
     assert skey.public == vkey.public
     assert skey.seed.hex() not in repr(skey)
-    assert SKEY.rsplit("+", 1)[1] not in repr(skey) + repr(new_signer(SKEY))
+    assert SKEY.split("+", 4)[4] not in repr(skey) + repr(new_signer(SKEY))
 
 
 # From the signed-note vectors (golang.org/x/mod sumdb/note tests).
