@@ -1,0 +1,162 @@
+"""The custodes domain: authorities, staff, demands, findings, the lifecycle and its clocks.
+
+Pure data and rules about data; imports only the standard library and ``custodes.errors``.
+Everything is a frozen object validated when built; JSON forms live in
+:mod:`custodes.model.codec`.
+
+============================  ==========================================================
+module                        holds
+============================  ==========================================================
+``custodes.model.demand``     :class:`Demand`, :class:`LegalInstrument`, :class:`Target`
+                              and the kinds they use
+``custodes.model.parties``    :class:`Authority`, :class:`Staff`, keys and channels
+``custodes.model.screening``  :class:`Subject`, :class:`ScreeningContext`,
+                              :class:`Finding`, :class:`Verdict`
+``custodes.model.lifecycle``  :class:`DemandState`, :func:`check_transition`, clocks
+``custodes.model.codec``      ``parse_*`` / ``format_*`` JSON pairs, :func:`read_json`
+============================  ==========================================================
+"""
+
+from custodes.model.codec import (
+    MAX_DEMAND_BYTES,
+    MAX_TARGETS,
+    format_authority,
+    format_context,
+    format_demand,
+    format_finding,
+    format_staff,
+    format_subject,
+    format_target,
+    format_time,
+    parse_authority,
+    parse_context,
+    parse_demand,
+    parse_finding,
+    parse_staff,
+    parse_subject,
+    parse_target,
+    parse_time,
+    read_json,
+)
+from custodes.model.demand import (
+    DataCategory,
+    Demand,
+    DemandKind,
+    EvidenceRef,
+    InstrumentKind,
+    LegalInstrument,
+    Nondisclosure,
+    Offence,
+    Restriction,
+    RestrictionAction,
+    Target,
+    TargetKind,
+    TimeRange,
+    check_code,
+    check_sha256,
+    check_token,
+    new_demand_id,
+)
+from custodes.model.lifecycle import (
+    EMERGENCY_FOLLOW_UP,
+    PRESERVATION_EXTENSION,
+    PRESERVATION_PERIOD,
+    RESPONSE_TIMES,
+    TRANSITIONS,
+    Clock,
+    ClockKind,
+    DemandState,
+    check_transition,
+    follow_up_clock,
+    overdue,
+    preservation_clock,
+    response_clock,
+)
+from custodes.model.parties import (
+    Authority,
+    AuthorityKind,
+    Channel,
+    ChannelKind,
+    Staff,
+    Standing,
+    VerificationKey,
+)
+from custodes.model.screening import (
+    CallbackStatus,
+    EvidenceStatus,
+    Finding,
+    Outcome,
+    ScreeningContext,
+    SignatureStatus,
+    Subject,
+    Verdict,
+    summarize,
+)
+
+__all__ = [
+    "EMERGENCY_FOLLOW_UP",
+    "MAX_DEMAND_BYTES",
+    "MAX_TARGETS",
+    "PRESERVATION_EXTENSION",
+    "PRESERVATION_PERIOD",
+    "RESPONSE_TIMES",
+    "TRANSITIONS",
+    "Authority",
+    "AuthorityKind",
+    "CallbackStatus",
+    "Channel",
+    "ChannelKind",
+    "Clock",
+    "ClockKind",
+    "DataCategory",
+    "Demand",
+    "DemandKind",
+    "DemandState",
+    "EvidenceRef",
+    "EvidenceStatus",
+    "Finding",
+    "InstrumentKind",
+    "LegalInstrument",
+    "Nondisclosure",
+    "Offence",
+    "Outcome",
+    "Restriction",
+    "RestrictionAction",
+    "ScreeningContext",
+    "SignatureStatus",
+    "Staff",
+    "Standing",
+    "Subject",
+    "Target",
+    "TargetKind",
+    "TimeRange",
+    "Verdict",
+    "VerificationKey",
+    "check_code",
+    "check_sha256",
+    "check_token",
+    "check_transition",
+    "follow_up_clock",
+    "format_authority",
+    "format_context",
+    "format_demand",
+    "format_finding",
+    "format_staff",
+    "format_subject",
+    "format_target",
+    "format_time",
+    "new_demand_id",
+    "overdue",
+    "parse_authority",
+    "parse_context",
+    "parse_demand",
+    "parse_finding",
+    "parse_staff",
+    "parse_subject",
+    "parse_target",
+    "parse_time",
+    "preservation_clock",
+    "read_json",
+    "response_clock",
+    "summarize",
+]
