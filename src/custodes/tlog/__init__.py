@@ -48,6 +48,7 @@ from custodes.tlog.proof import (
     prove_inclusion,
     tree_root,
 )
+from custodes.tlog.receipt import Receipt, check_receipt, format_receipt, parse_receipt
 from custodes.tlog.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -83,6 +84,7 @@ __all__ = [
     "NoteSignatureError",
     "ProofError",
     "RangeError",
+    "Receipt",
     "Signature",
     "Signer",
     "SizeLimitError",
@@ -95,9 +97,11 @@ __all__ = [
     "bundles_for_size",
     "check_consistency",
     "check_inclusion",
+    "check_receipt",
     "cosignature_timestamp",
     "format_bundle",
     "format_checkpoint",
+    "format_receipt",
     "format_tile_path",
     "generate_cosigner_key",
     "generate_key",
@@ -112,6 +116,7 @@ __all__ = [
     "open_note",
     "parse_bundle",
     "parse_checkpoint",
+    "parse_receipt",
     "parse_tile_path",
     "prove_consistency",
     "prove_inclusion",
