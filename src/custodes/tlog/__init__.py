@@ -1,6 +1,22 @@
 """custodes.tlog: a pure transparency-log library (RFC 9162 and the C2SP tlog formats).
 
-It imports only the standard library and ``cryptography``. See docs/log-format.md.
+It imports only the standard library and ``cryptography``; docs/log-format.md describes the
+formats and the rules chosen. Each module documents the grammar it implements:
+
+- :mod:`~custodes.tlog.hashing` and :mod:`~custodes.tlog.proof`: Merkle tree hashes, proofs
+- :mod:`~custodes.tlog.note` and :mod:`~custodes.tlog.checkpoint`: signed tree heads
+- :mod:`~custodes.tlog.tiles`: published tiles and entry bundles
+- :mod:`~custodes.tlog.cosignature`: witness cosignatures
+- :mod:`~custodes.tlog.receipt`: offline proofs of inclusion
+
+>>> skey, vkey = generate_key("example.com/log")
+>>> entries = [b"first", b"second", b"third"]
+>>> root = root_of([leaf_hash(e) for e in entries])
+>>> note = sign_note(format_checkpoint(Checkpoint("example.com/log", 3, root)), new_signer(skey))
+>>> proof = prove_inclusion(2, 3, MemoryNodeReader([leaf_hash(e) for e in entries]))
+>>> receipt = parse_receipt(format_receipt(Receipt(2, tuple(proof), note)))
+>>> check_receipt(receipt, b"third", [new_verifier(vkey)], "example.com/log").size
+3
 """
 
 from custodes.tlog.checkpoint import Checkpoint, format_checkpoint, parse_checkpoint

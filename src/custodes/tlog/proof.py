@@ -203,6 +203,34 @@ def check_inclusion(
         )
 
 
+def _consistency_roots(
+    proof: Sequence[bytes], old_size: int, new_size: int, old_root: bytes
+) -> tuple[bytes, bytes]:
+    """The old and new roots a consistency proof leads to (RFC 9162 §2.1.4.2, 0 < m < n)."""
+    if not proof:
+        raise ProofError("consistency proof is empty")
+    hashes = list(proof)
+    if old_size & (old_size - 1) == 0:  # the old tree is a complete subtree of the new one
+        hashes.insert(0, old_root)
+    fn, sn = old_size - 1, new_size - 1
+    while fn & 1:
+        fn, sn = fn >> 1, sn >> 1
+    fr = sr = hashes[0]
+    for c in hashes[1:]:
+        if sn == 0:
+            raise ProofError("consistency proof is too long", proof_length=len(proof))
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            while fn & 1 == 0 and fn != 0:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            sr = node_hash(sr, c)
+        fn, sn = fn >> 1, sn >> 1
+    if sn != 0:
+        raise ProofError("consistency proof is too short", proof_length=len(proof))
+    return fr, sr
+
+
 def check_consistency(
     proof: Sequence[bytes], old_size: int, new_size: int, old_root: bytes, new_root: bytes
 ) -> None:
@@ -236,28 +264,7 @@ def check_consistency(
         if old_size == new_size and old_root != new_root:
             raise inconsistent(f"two different roots for the same size {old_size}")
         return
-    if not proof:
-        raise ProofError("consistency proof is empty")
-
-    hashes = list(proof)
-    if old_size & (old_size - 1) == 0:  # the old tree is a complete subtree of the new one
-        hashes.insert(0, old_root)
-    fn, sn = old_size - 1, new_size - 1
-    while fn & 1:
-        fn, sn = fn >> 1, sn >> 1
-    fr = sr = hashes[0]
-    for c in hashes[1:]:
-        if sn == 0:
-            raise ProofError("consistency proof is too long", proof_length=len(proof))
-        if fn & 1 or fn == sn:
-            fr, sr = node_hash(c, fr), node_hash(c, sr)
-            while fn & 1 == 0 and fn != 0:
-                fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node_hash(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    if sn != 0:
-        raise ProofError("consistency proof is too short", proof_length=len(proof))
+    fr, sr = _consistency_roots(proof, old_size, new_size, old_root)
     if fr != old_root:
         raise inconsistent("consistency proof does not lead to the old root")
     if sr != new_root:
