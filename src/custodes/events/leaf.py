@@ -1,0 +1,308 @@
+"""Leaves: building, formatting and parsing events, and opening their commitments."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+from custodes.errors import EntryTooLargeError, InputError, TooLargeError
+from custodes.events.kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, Fact
+
+__all__ = [
+    "MAX_LEAF_BYTES",
+    "SALT_BYTES",
+    "VERSION",
+    "Event",
+    "ListOpening",
+    "Opening",
+    "Openings",
+    "check_opening",
+    "encode_event",
+    "format_event",
+    "format_openings",
+    "list_opening",
+    "open_commitment",
+    "parse_event",
+    "parse_openings",
+]
+
+VERSION = 1
+MAX_LEAF_BYTES = 64 * 1024
+SALT_BYTES = 32
+_COMMIT = b"custodes/commit/v1\n"
+_COMMIT_LIST = b"custodes/commit-list/v1\n"
+
+# -- commitments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opening:
+    """The private half of one commitment: the salt and the value."""
+
+    salt: bytes
+    value: str
+
+
+@dataclass(frozen=True)
+class ListOpening:
+    """One element of a list commitment, with every element's commitment (not value)."""
+
+    index: int
+    opening: Opening
+    elements: tuple[str, ...]
+
+
+def open_commitment(name: str, opening: Opening, index: int | None = None) -> str:
+    """The commitment (hex) that ``opening`` opens, for field ``name`` (element ``index``)."""
+    if len(opening.salt) != SALT_BYTES:
+        raise InputError(f"a salt is {SALT_BYTES} bytes")
+    bound: list[str | int] = (
+        [name, opening.value] if index is None else [name, index, opening.value]
+    )
+    return hashlib.sha256(_COMMIT + opening.salt + rfc8785.dumps(bound)).hexdigest()
+
+
+def _list_root(elements: Sequence[str]) -> str:
+    h = hashlib.sha256(_COMMIT_LIST)
+    for c in elements:
+        h.update(bytes.fromhex(c))
+    return h.hexdigest()
+
+
+def list_opening(name: str, openings: Sequence[Opening], index: int) -> ListOpening:
+    """Open element ``index`` of list field ``name`` from its stored openings."""
+    if not 0 <= index < len(openings):
+        raise InputError(f"{name} has no element {index}")
+    elements = tuple(open_commitment(name, o, i) for i, o in enumerate(openings))
+    return ListOpening(index, openings[index], elements)
+
+
+def check_opening(event: Event, name: str, opening: Opening | ListOpening) -> None:
+    """Return if ``opening`` opens field ``name`` of ``event``; else raise ``InputError``."""
+    published = event.commitments.get(name)
+    if published is None:
+        raise InputError(f"the event commits to no field {name!r}")
+    if isinstance(opening, ListOpening):
+        if name not in KINDS[event.kind].private_lists:
+            raise InputError(f"{name} is not a list field of {event.kind}")
+        ok = (
+            0 <= opening.index < len(opening.elements)
+            and opening.elements[opening.index]
+            == open_commitment(name, opening.opening, opening.index)
+            and _list_root(opening.elements) == published
+        )
+    else:
+        ok = (
+            name not in KINDS[event.kind].private_lists
+            and open_commitment(name, opening) == published
+        )
+    if not ok:
+        raise InputError(f"the opening does not match the commitment to {name}", field=name)
+
+
+Openings = dict[str, Opening | tuple[Opening, ...]]
+
+
+def format_openings(openings: Mapping[str, Opening | tuple[Opening, ...]]) -> bytes:
+    """Openings as canonical JSON for private storage (salts in base64url)."""
+
+    def one(o: Opening) -> dict[str, str]:
+        return {"salt": base64.urlsafe_b64encode(o.salt).decode(), "value": o.value}
+
+    doc = {k: [one(o) for o in v] if isinstance(v, tuple) else one(v) for k, v in openings.items()}
+    return rfc8785.dumps(doc)
+
+
+def parse_openings(raw: bytes) -> Openings:
+    """The inverse of :func:`format_openings`."""
+    try:
+        doc = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InputError("openings are not valid JSON") from None
+
+    def one(o: Any) -> Opening:
+        try:
+            return Opening(base64.urlsafe_b64decode(o["salt"]), str(o["value"]))
+        except (KeyError, TypeError, binascii.Error):
+            raise InputError("an opening is {salt, value}") from None
+
+    if not isinstance(doc, dict):
+        raise InputError("openings are a JSON object")
+    return {k: tuple(one(o) for o in v) if isinstance(v, list) else one(v) for k, v in doc.items()}
+
+
+# -- events --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Event:
+    """A parsed log leaf."""
+
+    kind: str
+    time: datetime
+    demand: str | None
+    facts: Mapping[str, Fact] = field(default_factory=dict)
+    commitments: Mapping[str, str] = field(default_factory=dict)
+    version: int = VERSION
+
+
+def _normalize(event: Event) -> Event:
+    """``event`` with every fact checked against its shape and the kind's spec enforced."""
+    spec = KINDS.get(event.kind)
+    if spec is None:
+        raise InputError(f"unknown event kind {event.kind!r}")
+    if event.version != VERSION:
+        raise InputError(f"unknown leaf version {event.version}")
+    if (event.demand is not None) != spec.about_demand:
+        need = "needs a" if spec.about_demand else "takes no"
+        raise InputError(f"{event.kind} {need} demand id")
+    if event.demand is not None and not DEMAND_ID.fullmatch(event.demand):
+        raise InputError("a demand id is 1-64 characters of [A-Za-z0-9_-]")
+    missing = sorted(spec.required - set(event.facts))
+    extra = sorted(set(event.facts) - spec.required - spec.optional)
+    if missing or extra:
+        raise InputError(f"{event.kind}: facts missing {missing}, not allowed {extra}")
+    facts: dict[str, Fact] = {}
+    for name, value in event.facts.items():
+        try:
+            facts[name] = FACTS[name](value)
+        except InputError as exc:
+            raise InputError(f"{event.kind}: fact {name}: {exc.detail}") from None
+    stray = sorted(set(event.commitments) - spec.private - spec.private_lists)
+    if stray:
+        raise InputError(f"{event.kind}: no private field {stray[0]!r}")
+    for value in event.commitments.values():
+        if not isinstance(value, str) or not HEX64.fullmatch(value):
+            raise InputError("a commitment is a SHA-256 in hex")
+    if event.time.tzinfo is None:
+        raise InputError("event time must carry a time zone")
+    time = event.time.astimezone(UTC).replace(microsecond=0)
+    return Event(event.kind, time, event.demand, facts, dict(event.commitments), event.version)
+
+
+def format_event(event: Event) -> bytes:
+    """The canonical leaf for ``event`` (validated against its kind first)."""
+    event = _normalize(event)
+    doc: dict[str, Any] = {
+        "commit": dict(event.commitments),
+        "facts": {k: _jsonable(v) for k, v in event.facts.items()},
+        "kind": event.kind,
+        "time": event.time.strftime(TIME_FORMAT_),
+        "v": event.version,
+    }
+    if event.demand is not None:
+        doc["demand"] = event.demand
+    leaf = rfc8785.dumps(doc)
+    if len(leaf) > MAX_LEAF_BYTES:
+        raise EntryTooLargeError(f"{event.kind} leaf of {len(leaf)} bytes is over the limit")
+    return leaf
+
+
+TIME_FORMAT_ = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _jsonable(value: Fact) -> Any:
+    if isinstance(value, tuple):
+        return [dict(v) if isinstance(v, Mapping) else v for v in value]
+    return value
+
+
+def encode_event(
+    kind: str,
+    *,
+    time: datetime,
+    demand: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+    private: Mapping[str, str | Sequence[str]] | None = None,
+    salt: Callable[[int], bytes] = secrets.token_bytes,
+) -> tuple[bytes, Openings]:
+    """Build the leaf for one event and the openings of its commitments.
+
+    ``private`` maps each private field to a string, or (for a list field) a sequence of
+    strings; each gets a fresh salt from ``salt``. Returns ``(leaf, openings)``.
+    """
+    spec = KINDS.get(kind)
+    if spec is None:
+        raise InputError(f"unknown event kind {kind!r}")
+    commitments: dict[str, str] = {}
+    openings: Openings = {}
+    for name, value in (private or {}).items():
+        if not FIELD_NAME.fullmatch(name):
+            raise InputError(f"bad private field name {name!r}")
+        if name in spec.private_lists:
+            if isinstance(value, str):
+                raise InputError(f"{kind}: private field {name} is a list")
+            elems = tuple(Opening(salt(SALT_BYTES), str(v)) for v in value)
+            commitments[name] = _list_root(
+                [open_commitment(name, o, i) for i, o in enumerate(elems)]
+            )
+            openings[name] = elems
+        elif name in spec.private:
+            if not isinstance(value, str):
+                raise InputError(f"{kind}: private field {name} is a string")
+            one = Opening(salt(SALT_BYTES), value)
+            commitments[name] = open_commitment(name, one)
+            openings[name] = one
+        else:
+            raise InputError(f"{kind}: no private field {name!r}")
+    event = Event(kind, time.replace(microsecond=0), demand, dict(facts or {}), commitments)
+    return format_event(event), openings
+
+
+def _no_floats(text: str) -> Any:
+    raise InputError(f"a leaf holds no fractional numbers ({text})")
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise InputError("a leaf repeats a member name")
+    return out
+
+
+_MEMBERS = frozenset({"commit", "demand", "facts", "kind", "time", "v"})
+
+
+def parse_event(leaf: bytes) -> Event:
+    """Parse a leaf strictly: size first, then JSON, then canonical form, then the kind's
+    shape. The auditor calls this on every entry."""
+    if len(leaf) > MAX_LEAF_BYTES:
+        raise TooLargeError(f"leaf of {len(leaf)} bytes is over {MAX_LEAF_BYTES}")
+    try:
+        doc = json.loads(
+            leaf.decode("utf-8"),
+            object_pairs_hook=_no_repeats,
+            parse_float=_no_floats,
+            parse_constant=_no_floats,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"leaf is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not _MEMBERS - {"demand"} <= set(doc) <= _MEMBERS:
+        raise InputError("a leaf is an object with commit, [demand,] facts, kind, time and v")
+    time, kind, commit, facts, version = (doc[k] for k in ("time", "kind", "commit", "facts", "v"))
+    if not isinstance(time, str) or not TIME.fullmatch(time):
+        raise InputError("leaf time must look like 2024-06-04T12:00:00Z")
+    try:
+        when = datetime.strptime(time, TIME_FORMAT_).replace(tzinfo=UTC)
+    except ValueError:
+        raise InputError(f"leaf time {time!r} is not a real time") from None
+    if not isinstance(kind, str) or not isinstance(commit, dict) or not isinstance(facts, dict):
+        raise InputError("leaf kind is a string; commit and facts are objects")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError("leaf version is an integer")
+    demand = doc.get("demand")
+    if demand is not None and not isinstance(demand, str):
+        raise InputError("leaf demand id is a string")
+    event = Event(kind, when, demand, facts, commit, version)
+    if format_event(event) != leaf:
+        raise InputError("leaf is not in RFC 8785 canonical form")
+    return _normalize(event)
