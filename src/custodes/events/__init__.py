@@ -36,7 +36,7 @@ False
 (1, None)
 """
 
-from custodes.events.kinds import (
+from .kinds import (
     APPROVAL_GIVEN,
     AUTHORITY_KEY_ADDED,
     AUTHORITY_KEY_REVOKED,
@@ -82,7 +82,7 @@ from custodes.events.kinds import (
     EventSpec,
     Fact,
 )
-from custodes.events.leaf import (
+from .leaf import (
     MAX_LEAF_BYTES,
     Event,
     ListOpening,

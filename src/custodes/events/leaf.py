@@ -15,7 +15,8 @@ from typing import Any
 import rfc8785
 
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
-from custodes.events.kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, Fact
+
+from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, Fact
 
 __all__ = [
     "MAX_LEAF_BYTES",

@@ -17,7 +17,7 @@ module                        holds
 ============================  ==========================================================
 """
 
-from custodes.model.codec import (
+from .codec import (
     MAX_DEMAND_BYTES,
     MAX_TARGETS,
     format_authority,
@@ -38,7 +38,7 @@ from custodes.model.codec import (
     parse_time,
     read_json,
 )
-from custodes.model.demand import (
+from .demand import (
     DataCategory,
     Demand,
     DemandKind,
@@ -57,7 +57,7 @@ from custodes.model.demand import (
     check_token,
     new_demand_id,
 )
-from custodes.model.lifecycle import (
+from .lifecycle import (
     EMERGENCY_FOLLOW_UP,
     PRESERVATION_EXTENSION,
     PRESERVATION_PERIOD,
@@ -72,7 +72,7 @@ from custodes.model.lifecycle import (
     preservation_clock,
     response_clock,
 )
-from custodes.model.parties import (
+from .parties import (
     Authority,
     AuthorityKind,
     Channel,
@@ -81,7 +81,7 @@ from custodes.model.parties import (
     Standing,
     VerificationKey,
 )
-from custodes.model.screening import (
+from .screening import (
     CallbackStatus,
     EvidenceStatus,
     Finding,

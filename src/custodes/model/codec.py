@@ -34,7 +34,8 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from custodes.errors import InputError, TooLargeError
-from custodes.model.demand import (
+
+from .demand import (
     DataCategory,
     Demand,
     DemandKind,
@@ -49,7 +50,7 @@ from custodes.model.demand import (
     TargetKind,
     TimeRange,
 )
-from custodes.model.parties import (
+from .parties import (
     Authority,
     AuthorityKind,
     Channel,
@@ -58,7 +59,7 @@ from custodes.model.parties import (
     Standing,
     VerificationKey,
 )
-from custodes.model.screening import (
+from .screening import (
     CallbackStatus,
     EvidenceStatus,
     Finding,

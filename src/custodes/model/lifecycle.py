@@ -39,7 +39,8 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from custodes.errors import TransitionError
-from custodes.model.demand import Demand, DemandKind, InstrumentKind
+
+from .demand import Demand, DemandKind, InstrumentKind
 
 __all__ = [
     "EMERGENCY_FOLLOW_UP",

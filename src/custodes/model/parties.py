@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from custodes.errors import InputError
-from custodes.model.demand import check_code, check_token
+
+from .demand import check_code, check_token
 
 __all__ = [
     "Authority",

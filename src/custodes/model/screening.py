@@ -22,7 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from custodes.errors import InputError
-from custodes.model.demand import DataCategory, Demand, Target, check_code, check_token
+
+from .demand import DataCategory, Demand, Target, check_code, check_token
 
 __all__ = [
     "CallbackStatus",
