@@ -65,7 +65,7 @@ class NodeReader(Protocol):
         ...
 
 
-class MemoryNodeReader:
+class MemoryNodeReader(NodeReader):
     """A :class:`NodeReader` over a list of leaf hashes held in memory (tests, small trees)."""
 
     def __init__(self, leaf_hashes: Sequence[bytes]) -> None:

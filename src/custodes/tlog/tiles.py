@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from custodes.tlog.encoding import MAX_UINT64
 from custodes.tlog.errors import FormatError, RangeError, SizeLimitError
 from custodes.tlog.hashing import HASH_SIZE, node_hash, root_of
+from custodes.tlog.proof import NodeReader
 
 __all__ = [
     "ENTRIES_LEVEL",
@@ -207,7 +208,7 @@ def _split_hashes(tile: Tile, data: bytes) -> list[bytes]:
     return [data[i : i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)]
 
 
-class TileNodeReader:
+class TileNodeReader(NodeReader):
     """A :class:`~custodes.tlog.proof.NodeReader` over the published tiles of a tree.
 
     ``read_tile(tile)`` returns the bytes of a hash tile; the reader asks only for tiles that
