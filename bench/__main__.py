@@ -1,0 +1,26 @@
+"""Run every benchmark: ``python -m bench [name ...]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from bench import ledger_bench
+
+BENCHES: dict[str, Callable[[], None]] = {
+    "append": ledger_bench.bench_append,
+    "latency": ledger_bench.bench_latency,
+    "verify": ledger_bench.bench_verify,
+}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(BENCHES)
+    for name in names:
+        if name not in BENCHES:
+            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
+        BENCHES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,243 @@
+"""The log's figures: durable appends per second, append-to-checkpoint latency, and offline
+verification of a 1,000,000-entry log. Each beside a baseline from the same run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import backend_url, console, percentile, show
+from custodes.audit.logcheck import dir_fetcher, verify_log
+from custodes.deployment import init_data_dir, open_deployment
+from custodes.settings import load_settings
+from custodes.store import create_store_engine, migrate
+from custodes.store.tables import log_entries
+from custodes.tlog import (
+    format_bundle,
+    format_checkpoint,
+    format_tile_path,
+    generate_key,
+    leaf_hash,
+    new_signer,
+    new_verifier,
+    root_of,
+    sign_note,
+    tree_root,
+)
+from custodes.tlog.checkpoint import Checkpoint
+from custodes.tlog.tiles import TILE_WIDTH, Tile, TileNodeReader, bundle_tile
+
+BATCH = 256
+
+
+def _entry(tag: str, i: int) -> bytes:
+    # about the size of a real event leaf (canonical JSON with commitments)
+    return (
+        f'{{"kind":"demand.screened","v":1,"seq":{i},"tag":"{tag}","country":"US",'
+        f'"commit":"{hashlib.sha256(f"{tag}{i}".encode()).hexdigest()}"}}'
+    ).encode()
+
+
+def _baseline_inserts(url: str, n: int) -> float:
+    """Raw batched INSERTs of the same rows, same durability settings, no log logic."""
+    engine = create_store_engine(url)
+    migrate(engine)
+    rows = [
+        {"idx": i, "leaf_hash": leaf_hash(e), "data": e}
+        for i, e in enumerate(_entry("base", i) for i in range(n))
+    ]
+    t0 = time.perf_counter()
+    for start in range(0, n, BATCH):
+        with engine.begin() as conn:
+            conn.execute(log_entries.insert(), rows[start : start + BATCH])
+    elapsed = time.perf_counter() - t0
+    engine.dispose()
+    return n / elapsed
+
+
+def _ledger_appends(url: str, n: int, writers: int) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        data = Path(d) / "data"
+        init_data_dir(data, "bench.custodes.example/log")
+        with open_deployment(load_settings(data, database_url=url)) as dep:
+            per_writer = n // writers
+            chunk = BATCH if writers == 1 else 1
+            barrier = threading.Barrier(writers + 1)
+
+            def work(w: int) -> None:
+                entries = [_entry(f"w{w}", i) for i in range(per_writer)]
+                barrier.wait()
+                for start in range(0, per_writer, chunk):
+                    dep.ledger.append(entries[start : start + chunk])
+
+            threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+            for t in threads:
+                t.start()
+            barrier.wait()
+            t0 = time.perf_counter()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - t0
+            assert dep.ledger.size() == per_writer * writers
+            return per_writer * writers / elapsed
+
+
+def bench_append(n: int = 20000) -> None:
+    rows = []
+    for backend in ("sqlite", "postgresql"):
+        with backend_url(backend) as url:
+            base = _baseline_inserts(url, n)
+        for writers in (1, 32):
+            with backend_url(backend) as url:
+                rate = _ledger_appends(url, n, writers)
+            mode = f"batches of {BATCH}" if writers == 1 else "1 entry per call"
+            rows.append(
+                [backend, str(writers), mode, f"{rate:,.0f}", f"{base:,.0f}", f"{rate / base:.0%}"]
+            )
+    show(
+        f"durable appends/s ({n:,} entries; baseline: raw INSERTs in batches of {BATCH})",
+        ["backend", "writers", "append calls", "appends/s", "baseline/s", "ratio"],
+        rows,
+    )
+
+
+def bench_latency(samples: int = 300, background_writers: int = 8) -> None:
+    """Append one entry, wait for a signed checkpoint covering it, prove its inclusion."""
+    rows = []
+    for backend in ("sqlite", "postgresql"):
+        with backend_url(backend) as url, tempfile.TemporaryDirectory() as d:
+            data = Path(d) / "data"
+            init_data_dir(data, "bench.custodes.example/log")
+            with open_deployment(load_settings(data, database_url=url)) as dep:
+                dep.start()
+                stop = threading.Event()
+
+                def load(w: int, stop: threading.Event = stop) -> None:
+                    i = 0
+                    while not stop.is_set():
+                        dep.ledger.append([_entry(f"bg{w}", i)])
+                        i += 1
+                        time.sleep(0.002)
+
+                threads = [
+                    threading.Thread(target=load, args=(w,)) for w in range(background_writers)
+                ]
+                for t in threads:
+                    t.start()
+                total: list[float] = []
+                appends: list[float] = []
+                for i in range(samples):
+                    t0 = time.perf_counter()
+                    [index] = dep.ledger.append([_entry("probe", i)])
+                    t1 = time.perf_counter()
+                    if not dep.sequencer.wait_for(index, timeout=10):
+                        raise SystemExit("no checkpoint within 10 s")
+                    signed = dep.ledger.latest_checkpoint()
+                    assert signed is not None
+                    dep.sequencer.prove(index, signed.checkpoint.size)
+                    t2 = time.perf_counter()
+                    appends.append(t1 - t0)
+                    total.append(t2 - t0)
+                stop.set()
+                for t in threads:
+                    t.join()
+                size = dep.ledger.size()
+        rows.append(
+            [
+                backend,
+                f"{percentile(appends, 50) * 1000:.1f} / {percentile(appends, 99) * 1000:.1f}",
+                f"{percentile(total, 50) * 1000:.0f} / {percentile(total, 99) * 1000:.0f}",
+                f"{size:,}",
+            ]
+        )
+    show(
+        f"append -> signed checkpoint + inclusion proof ({samples} probes, "
+        f"{background_writers} background writers)",
+        ["backend", "durable append p50/p99 ms (baseline)", "to proof p50/p99 ms", "log size"],
+        rows,
+    )
+
+
+def _publish_synthetic_log(root: Path, n: int) -> tuple[str, int]:
+    """Write a published log of n entries (bundles, tiles, checkpoint) straight from tlog."""
+    skey, vkey = generate_key("bench.custodes.example/log")
+    hashes: list[bytes] = []
+    for start in range(0, n, TILE_WIDTH):
+        width = min(TILE_WIDTH, n - start)
+        entries = [_entry("v", i) for i in range(start, start + width)]
+        hashes += [leaf_hash(e) for e in entries]
+        path = root / format_tile_path(bundle_tile(start // TILE_WIDTH, width))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(format_bundle(entries))
+    built: dict[tuple[int, int], bytes] = {}
+    level, level_hashes = 0, hashes
+    while level_hashes:
+        nxt = []
+        for start in range(0, len(level_hashes), TILE_WIDTH):
+            chunk = level_hashes[start : start + TILE_WIDTH]
+            tile = Tile(level, start // TILE_WIDTH, len(chunk))
+            data = b"".join(chunk)
+            built[(level, tile.index)] = data
+            path = root / format_tile_path(tile)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            if len(chunk) == TILE_WIDTH:
+                nxt.append(root_of(chunk))
+        level, level_hashes = level + 1, nxt
+    reader = TileNodeReader(lambda t: built[(t.level, t.index)][: t.width * 32], n)
+    cp = Checkpoint("bench.custodes.example/log", n, tree_root(n, reader))
+    (root / "checkpoint").write_bytes(sign_note(format_checkpoint(cp), new_signer(skey)))
+    return vkey, n
+
+
+def bench_verify(n: int = 1_000_000) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        console.print(f"publishing a synthetic {n:,}-entry log ...")
+        vkey, _ = _publish_synthetic_log(root, n)
+        fetch = dir_fetcher(root)
+        bundle_paths = [
+            format_tile_path(bundle_tile(s // TILE_WIDTH, min(TILE_WIDTH, n - s)))
+            for s in range(0, n, TILE_WIDTH)
+        ]
+        # baselines: read the same bundles and SHA-256 them (a) as one stream, (b) per entry
+        t0 = time.perf_counter()
+        stream = hashlib.sha256()
+        for p in bundle_paths:
+            stream.update(fetch(p))
+        base_stream = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from custodes.tlog import parse_bundle
+
+        for p in bundle_paths:
+            for e in parse_bundle(
+                fetch(p), TILE_WIDTH if not p.count(".p/") else int(p.rsplit("/", 1)[1])
+            ):
+                hashlib.sha256(e).digest()
+        base_entries = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        result = verify_log(fetch, new_verifier(vkey))
+        elapsed = time.perf_counter() - t0
+        size = sum(os.path.getsize(root / p) for p in bundle_paths)
+    show(
+        f"custodes log verify, {n:,} entries ({size / 1e6:.0f} MB of bundles, "
+        f"{result.tiles_checked:,} tiles rebuilt)",
+        ["measure", "seconds", "verify / baseline"],
+        [
+            ["log verify (rebuild every tile + root)", f"{elapsed:.2f}", "1.00"],
+            [
+                "SHA-256 of each entry (baseline)",
+                f"{base_entries:.2f}",
+                f"{elapsed / base_entries:.2f}x",
+            ],
+            [
+                "SHA-256 of the bundle bytes as one stream",
+                f"{base_stream:.2f}",
+                f"{elapsed / base_stream:.2f}x",
+            ],
+        ],
+    )

@@ -1,0 +1,72 @@
+"""The ``custodes`` command line. Every command is documented in docs/cli.md (generated)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from custodes.cli import demo as demo_cmd
+from custodes.cli import log as log_cmd
+from custodes.cli.output import console, reported_errors
+from custodes.deployment import init_data_dir, open_deployment
+from custodes.settings import load_settings
+
+app = typer.Typer(
+    name="custodes",
+    help="Government demands and privileged access to user data, through one verifiable log.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(log_cmd.app, name="log")
+app.command("demo")(demo_cmd.demo)
+
+DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
+
+
+@app.command("init")
+def init(
+    data: DataOpt = Path("data"),
+    origin: Annotated[
+        str, typer.Option(help="The log's origin line, e.g. custodes.example.com/log.")
+    ] = "custodes.example/log",
+) -> None:
+    """Create a data directory with a fresh log signing key and the log's origin."""
+    with reported_errors():
+        init_data_dir(data, origin)
+        with open_deployment(load_settings(data)) as dep:
+            dep.sequencer.integrate()
+            console.print(f"initialised {data} for log {origin}")
+            console.print(f"verifier key: {dep.vkey}", soft_wrap=True)
+
+
+@app.command("serve")
+def serve(
+    data: DataOpt = Path("data"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the API, the console and the published log (DATA/log/ at /log/)."""
+    import uvicorn
+
+    from custodes.web.app import create_app
+
+    with reported_errors():
+        dep = open_deployment(load_settings(data))
+    dep.start()
+    try:
+        console.print(f"custodes serving {data} on http://{host}:{port}/")
+        uvicorn.run(create_app(dep), host=host, port=port, log_level="warning")
+    finally:
+        dep.close()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=os.environ.get("CUSTODES_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    app()

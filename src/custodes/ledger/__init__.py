@@ -1,0 +1,228 @@
+"""The log as a running service.
+
+:class:`Ledger` accepts entries: :meth:`Ledger.append_in` inside a caller's transaction (the
+service layer uses it so that a state change and its event commit together), and
+:meth:`Ledger.append` on its own (group-committed through the store's writer). Either way an
+entry gets its index when its transaction commits, and an entry whose bytes were appended before
+gets the first index back instead of a second one.
+
+:class:`~custodes.ledger.sequencer.Sequencer` integrates committed entries into the Merkle tree:
+it writes the tiles, signs a checkpoint (never for a tree inconsistent with the last one) and
+publishes tiles, entry bundles and the checkpoint under ``DATA/log/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import EntryTooLargeError, InputError, NotFoundError
+from custodes.store import Store
+from custodes.store.tables import log_checkpoints, log_entries, log_state
+from custodes.tlog import Checkpoint, leaf_hash, parse_checkpoint
+
+MAX_ENTRY_SIZE = 65535
+"""tlog-tiles entry bundles prefix each entry with a 16-bit length."""
+
+_IN_CHUNK = 500
+MAX_GROUP = 8192
+"""Most entries one group commit takes."""
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint and the signed note that carries it."""
+
+    checkpoint: Checkpoint
+    note: bytes
+
+
+def _checked(entries: Sequence[bytes]) -> list[bytes]:
+    out = []
+    for i, e in enumerate(entries):
+        if not isinstance(e, bytes):
+            raise InputError(f"entry {i} is {type(e).__name__}, not bytes")
+        if not e or len(e) > MAX_ENTRY_SIZE:
+            raise EntryTooLargeError(
+                f"entry {i} has {len(e)} bytes; entries hold 1..{MAX_ENTRY_SIZE}", size=len(e)
+            )
+        out.append(e)
+    return out
+
+
+class Ledger:
+    """Appends to and reads from one log stored in ``store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: AppendQueue | None = None
+        self._queue_lock = threading.Lock()
+
+    def append_in(self, conn: Connection, entries: Sequence[bytes]) -> list[int]:
+        """Append within the caller's transaction; the indexes hold once it commits.
+
+        Locks the log's counter row, so call it last in a transaction: concurrent appenders
+        (threads or processes) wait for the lock, which is what keeps indexes dense and
+        in commit order."""
+        data = _checked(entries)
+        hashes = [leaf_hash(e) for e in data]
+        next_index: int = conn.execute(
+            sa.select(log_state.c.next_index).where(log_state.c.id == 1).with_for_update()
+        ).scalar_one()
+        known: dict[bytes, int] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            rows = conn.execute(
+                sa.select(log_entries.c.leaf_hash, log_entries.c.idx).where(
+                    log_entries.c.leaf_hash.in_(chunk)
+                )
+            )
+            known.update({bytes(h): int(i) for h, i in rows})
+        indexes: list[int] = []
+        new_rows: list[dict[str, object]] = []
+        for entry, h in zip(data, hashes, strict=True):
+            if h not in known:
+                known[h] = next_index
+                new_rows.append({"idx": next_index, "leaf_hash": h, "data": entry})
+                next_index += 1
+            indexes.append(known[h])
+        if new_rows:
+            conn.execute(log_entries.insert(), new_rows)
+            conn.execute(
+                log_state.update().where(log_state.c.id == 1).values(next_index=next_index)
+            )
+        return indexes
+
+    def append(self, entries: Sequence[bytes]) -> list[int]:
+        """Append and return the indexes once the entries are durable.
+
+        Concurrent callers share one transaction and one commit (group commit)."""
+        data = _checked(entries)
+        if self._queue is None:
+            with self._queue_lock:
+                if self._queue is None:
+                    self._queue = AppendQueue(self)
+        return self._queue.submit(data)
+
+    def close(self) -> None:
+        if self._queue is not None:
+            self._queue.close()
+            self._queue = None
+
+    def size(self) -> int:
+        """Entries accepted so far, integrated or not."""
+        with self.store.read() as conn:
+            return int(conn.execute(sa.select(log_state.c.next_index)).scalar_one())
+
+    def entry(self, index: int) -> bytes:
+        with self.store.read() as conn:
+            data = conn.execute(
+                sa.select(log_entries.c.data).where(log_entries.c.idx == index)
+            ).scalar()
+        if data is None:
+            raise NotFoundError(f"no log entry {index}", index=index)
+        return bytes(data)
+
+    def entries(self, start: int, end: int) -> list[bytes]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(log_entries.c.data)
+                .where(log_entries.c.idx >= start, log_entries.c.idx < end)
+                .order_by(log_entries.c.idx)
+            )
+            return [bytes(r[0]) for r in rows]
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(log_checkpoints.c.note).order_by(log_checkpoints.c.size.desc()).limit(1)
+            ).first()
+        if row is None:
+            return None
+        note = row[0].encode()
+        return SignedCheckpoint(parse_checkpoint(_note_body(note)), note)
+
+
+def _note_body(note: bytes) -> str:
+    """The text of a signed note, before the blank line and signatures."""
+    text = note.decode()
+    body, sep, _ = text.partition("\n\n")
+    if not sep:
+        raise InputError("signed note has no signature block")
+    return body + "\n"
+
+
+_Request = tuple[list[bytes], "Future[list[int]]"]
+_STOP: Any = object()
+
+
+class AppendQueue:
+    """Merges concurrent :meth:`Ledger.append` calls into one ``append_in`` and one commit.
+
+    If the merged append fails, each request is retried alone, so that one caller's problem is
+    reported to that caller only."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="custodes-append", daemon=True)
+        self._thread.start()
+
+    def submit(self, entries: list[bytes]) -> list[int]:
+        fut: Future[list[int]] = Future()
+        self._queue.put((entries, fut))
+        return fut.result()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            total = len(first[0])
+            stop = False
+            while total < MAX_GROUP:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+                total += len(item[0])
+            self._flush(batch)
+            if stop:
+                return
+
+    def _flush(self, batch: list[_Request]) -> None:
+        merged = [e for entries, _ in batch for e in entries]
+        try:
+            indexes = self._ledger.store.write(lambda c: self._ledger.append_in(c, merged))
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            log.warning("group append failed, retrying alone requests=%d", len(batch))
+            for request in batch:
+                self._flush([request])
+            return
+        at = 0
+        for entries, fut in batch:
+            fut.set_result(indexes[at : at + len(entries)])
+            at += len(entries)

@@ -1,0 +1,277 @@
+"""The sequencer: integrates committed entries into the tree and signs checkpoints.
+
+One integration step, run only by the leader (see :mod:`custodes.ledger.lock`):
+
+1. read the last checkpoint and the entries committed after it (up to ``max_batch``);
+2. compute the tiles that change (``tlog.new_tiles``, right edge only) and the new root;
+3. prove the new tree consistent with the last checkpoint and check that proof: a tree that
+   fails it raises :class:`~custodes.errors.ForkError` and nothing is signed;
+4. in one transaction, store the changed tiles and the signed checkpoint;
+5. publish the tiles, entry bundles and, last, the checkpoint under ``DATA/log/``.
+
+A crash between 4 and 5 is healed by :meth:`Sequencer.republish`, which runs when a sequencer
+takes leadership: it writes every published file that is missing for the stored checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import ForkError, LedgerError
+from custodes.ledger import SignedCheckpoint
+from custodes.ledger.lock import LeaderLock
+from custodes.ledger.publish import Publisher
+from custodes.store import Store
+from custodes.store.tables import log_checkpoints, log_entries, log_state, log_tiles
+from custodes.tlog import (
+    EMPTY_ROOT,
+    Checkpoint,
+    ProofError,
+    Signer,
+    check_consistency,
+    format_checkpoint,
+    prove_consistency,
+    prove_inclusion,
+    sign_note,
+    tree_root,
+)
+from custodes.tlog.tiles import (
+    TILE_WIDTH,
+    Tile,
+    TileNodeReader,
+    bundle_tile,
+    format_bundle,
+    format_tile_path,
+    new_tiles,
+    tiles_for_size,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    index: int
+    size: int
+    hashes: list[bytes]
+
+
+class StoredTiles:
+    """Reads hash tiles from ``log_tiles``; a stored tile wider than asked is cut down, which is
+    sound because a partial tile is a prefix of every wider version of it."""
+
+    def __init__(self, conn: Connection, overlay: dict[tuple[int, int], bytes] | None = None):
+        self._conn = conn
+        self._overlay = overlay or {}
+
+    def __call__(self, tile: Tile) -> bytes:
+        data = self._overlay.get((tile.level, tile.index))
+        if data is None:
+            data = self._conn.execute(
+                sa.select(log_tiles.c.data).where(
+                    log_tiles.c.level == tile.level, log_tiles.c.idx == tile.index
+                )
+            ).scalar()
+        need = tile.width * 32
+        if data is None or len(data) < need:
+            raise LedgerError(
+                f"tile {format_tile_path(tile)} is missing from the store", tile=str(tile)
+            )
+        return bytes(data[:need])
+
+
+def _latest(conn: Connection) -> tuple[int, bytes]:
+    row = conn.execute(
+        sa.select(log_checkpoints.c.size, log_checkpoints.c.root)
+        .order_by(log_checkpoints.c.size.desc())
+        .limit(1)
+    ).first()
+    return (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
+
+
+class Sequencer:
+    """Integrates, signs and publishes one log."""
+
+    def __init__(
+        self,
+        store: Store,
+        signer: Signer,
+        origin: str,
+        publisher: Publisher,
+        lock: LeaderLock,
+        *,
+        max_batch: int = 65536,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
+        self.store = store
+        self.signer = signer
+        self.origin = origin
+        self.publisher = publisher
+        self.lock = lock
+        self.max_batch = max_batch
+        self.clock = clock
+        self._integrated = threading.Condition()
+        self._size = -1
+        self._republished = False
+
+    # -- integration -------------------------------------------------------------------------
+
+    def integrate(self) -> SignedCheckpoint | None:
+        """One step; returns the new checkpoint, or None when there was nothing to do or this
+        process is not the leader."""
+        if not self.lock.try_acquire():
+            return None
+        if not self._republished:
+            self.republish()
+            self._republished = True
+        with self.store.read() as conn:
+            old_size, old_root = _latest(conn)
+            next_index = int(conn.execute(sa.select(log_state.c.next_index)).scalar_one())
+            has_checkpoint = conn.execute(sa.select(sa.func.count()).select_from(log_checkpoints))
+            if next_index == old_size and has_checkpoint.scalar_one():
+                self._note_size(old_size)
+                return None
+            end = min(next_index, old_size + self.max_batch)
+            rows = conn.execute(
+                sa.select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
+                .where(log_entries.c.idx >= old_size - old_size % TILE_WIDTH)
+                .where(log_entries.c.idx < end)
+                .order_by(log_entries.c.idx)
+            ).all()
+            first = old_size - old_size % TILE_WIDTH
+            if [int(r[0]) for r in rows] != list(range(first, end)):
+                raise LedgerError(f"entries {first}..{end} are not contiguous in the store")
+            hashes = [bytes(r[1]) for r in rows[old_size - first :]]
+            changed = new_tiles(old_size, end, hashes, StoredTiles(conn))
+            overlay = {(t.level, t.index): data for t, data in changed}
+            reader = TileNodeReader(StoredTiles(conn, overlay), end)
+            root = tree_root(end, reader)
+            proof = prove_consistency(old_size, end, reader) if old_size else []
+        if old_size:
+            try:
+                check_consistency(proof, old_size, end, old_root, root)
+            except ProofError as exc:
+                raise ForkError(
+                    f"tree of size {end} is inconsistent with checkpoint {old_size}",
+                    old_size=old_size,
+                    old_root=old_root.hex(),
+                    new_size=end,
+                    new_root=root.hex(),
+                    proof=[h.hex() for h in proof],
+                ) from exc
+        cp = Checkpoint(self.origin, end, root)
+        note = sign_note(format_checkpoint(cp), self.signer)
+        with self.store.transaction() as conn:
+            if _latest(conn)[0] != old_size and old_size:
+                raise LedgerError("another sequencer integrated concurrently")
+            for tile, data in changed:
+                key = (log_tiles.c.level == tile.level) & (log_tiles.c.idx == tile.index)
+                if (
+                    conn.execute(
+                        sa.update(log_tiles).where(key).values(width=tile.width, data=data)
+                    ).rowcount
+                    == 0
+                ):
+                    conn.execute(
+                        log_tiles.insert().values(
+                            level=tile.level, idx=tile.index, width=tile.width, data=data
+                        )
+                    )
+            conn.execute(
+                log_checkpoints.insert().values(
+                    size=end, root=root, note=note.decode(), created_at=self.clock()
+                )
+            )
+        bundles = list(_bundles(first, [bytes(r[2]) for r in rows]))
+        self.publisher.write_immutable(
+            [(format_tile_path(t), d) for t, d in changed]
+            + [(format_tile_path(t), d) for t, d in bundles]
+        )
+        self.publisher.write_checkpoint(note)
+        log.info("integrated size=%d added=%d", end, end - old_size)
+        self._note_size(end)
+        return SignedCheckpoint(cp, note)
+
+    def _note_size(self, size: int) -> None:
+        with self._integrated:
+            self._size = size
+            self._integrated.notify_all()
+
+    def wait_for(self, index: int, timeout: float) -> bool:
+        """Block until a checkpoint integrated by this process covers ``index``."""
+        with self._integrated:
+            return self._integrated.wait_for(lambda: self._size > index, timeout=timeout)
+
+    # -- publication ---------------------------------------------------------------------------
+
+    def republish(self) -> int:
+        """Write every published file the stored checkpoint needs and the disk lacks."""
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(log_checkpoints.c.size, log_checkpoints.c.note)
+                .order_by(log_checkpoints.c.size.desc())
+                .limit(1)
+            ).first()
+            if row is None:
+                return 0
+            size, note = int(row[0]), row[1].encode()
+            read = StoredTiles(conn)
+            files: list[tuple[str, bytes]] = []
+            for tile in tiles_for_size(size):
+                path = format_tile_path(tile)
+                if not (self.publisher.root / path).exists():
+                    files.append((path, read(tile)))
+            for start in range(0, size, TILE_WIDTH):
+                width = min(TILE_WIDTH, size - start)
+                tile = bundle_tile(start // TILE_WIDTH, width)
+                if not (self.publisher.root / format_tile_path(tile)).exists():
+                    data = [
+                        bytes(r[0])
+                        for r in conn.execute(
+                            sa.select(log_entries.c.data)
+                            .where(log_entries.c.idx >= start, log_entries.c.idx < start + width)
+                            .order_by(log_entries.c.idx)
+                        )
+                    ]
+                    files.append((format_tile_path(tile), format_bundle(data)))
+        written = self.publisher.write_immutable(files)
+        if self.publisher.read_checkpoint() != note:
+            self.publisher.write_checkpoint(note)
+        if written:
+            log.info("republished files=%d size=%d", written, size)
+        return written
+
+    # -- proofs ----------------------------------------------------------------------------------
+
+    def prove(self, index: int, size: int) -> InclusionProof:
+        with self.store.read() as conn:
+            reader = TileNodeReader(StoredTiles(conn), size)
+            return InclusionProof(index, size, prove_inclusion(index, size, reader))
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, interval: float) -> None:
+        """Integrate until ``stop`` is set; a follower retries leadership every interval."""
+        while not stop.is_set():
+            try:
+                cp = self.integrate()
+            except Exception:
+                log.exception("integration failed")
+                cp = None
+            if cp is None:
+                stop.wait(interval)
+        self.lock.release()
+
+
+def _bundles(first: int, entries: list[bytes]) -> Iterator[tuple[Tile, bytes]]:
+    """Entry bundles covering entries ``first..`` (``first`` is a multiple of 256)."""
+    for off in range(0, len(entries), TILE_WIDTH):
+        chunk = entries[off : off + TILE_WIDTH]
+        yield bundle_tile((first + off) // TILE_WIDTH, len(chunk)), format_bundle(chunk)
