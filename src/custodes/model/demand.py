@@ -247,7 +247,9 @@ class Offence:
 
 @dataclass(frozen=True)
 class Restriction:
-    """What a restriction demand asks for, where, and for how long (None: indefinitely)."""
+    """What a restriction demand asks for, where, and for how long (None: indefinitely).
+
+    ``territories`` are kept sorted and without repeats."""
 
     action: RestrictionAction
     territories: tuple[str, ...] = ()
@@ -260,8 +262,7 @@ class Restriction:
             )
         for code in self.territories:
             check_code(code, "restriction territory")
-        if tuple(sorted(set(self.territories))) != self.territories:
-            raise InputError("restriction.territories must be sorted and without repeats")
+        object.__setattr__(self, "territories", tuple(sorted(set(self.territories))))
         if self.duration_days is not None and not 0 < self.duration_days <= 36500:
             raise InputError("restriction.duration_days must be between 1 and 36500")
 
@@ -290,7 +291,10 @@ class EvidenceRef:
 
 @dataclass(frozen=True)
 class Demand:
-    """A government demand as received. Validated on construction; judged by policy."""
+    """A government demand as received. Validated on construction; judged by policy.
+
+    ``categories`` are kept sorted and without repeats; ``targets`` keep their order (findings
+    and the log refer to targets by position) and may not repeat."""
 
     id: str
     authority_id: str | None
@@ -316,8 +320,10 @@ class Demand:
         _check_aware(self.received_at, "received_at")
         if self.deadline is not None:
             _check_aware(self.deadline, "deadline")
-        if tuple(sorted(set(self.categories))) != self.categories:
-            raise InputError("categories must be sorted and without repeats")
+        for category in self.categories:
+            if not isinstance(category, DataCategory):
+                raise InputError(f"data category {category!r} is not one of {_names(DataCategory)}")
+        object.__setattr__(self, "categories", tuple(sorted(set(self.categories))))
         index: dict[Target, int] = {}
         for i, target in enumerate(self.targets):
             if target in index:

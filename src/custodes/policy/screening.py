@@ -1,0 +1,416 @@
+"""Screening a demand: the facts go into Cedar, findings come out.
+
+:func:`evaluate` asks the pack's Cedar policies one question per *check* (a Cedar action):
+
+========================  =========================  ==============================
+asked once per demand     per item sought            per target
+========================  =========================  ==============================
+requester, scope,         ladder (the instrument     reach (jurisdiction, treaty
+period¹, instrument²,     ladder entry for each      routes, selectors, unknown
+expression, evidence,     category, preservation     targets, global restrictions
+territory³, gag,          or restriction)²           reaching abroad)²
+emergency⁴
+========================  =========================  ==============================
+
+¹ disclosures only; ² only when the authority is registered and its jurisdiction known;
+³ restrictions only; ⁴ emergency disclosures only. Targets are examined one by one only when
+the scope check does not refuse the demand as a whole (23,000 rows are refused as one).
+
+Each answer becomes findings: an Allow yields the permits that matched (outcome ``pass``); a
+Deny yields the forbids that matched (``refuse`` or ``escalate``) or, when none did, a
+``<check>.default_deny`` refusal: nothing in the pack allowed it. A Cedar evaluation error
+is a ``pack.error`` refusal: screening fails closed. Python only gathers facts and resolves
+lookups (which ladder entry, which treaty route could apply); every judgement is a Cedar
+policy. The same pack and the same input give the same findings in the same order.
+
+>>> from datetime import UTC, datetime
+>>> from custodes.model import (Authority, AuthorityKind, DataCategory, Demand, DemandKind,
+...     InstrumentKind, LegalInstrument, Offence, ScreeningContext, SignatureStatus, Subject,
+...     Target, TargetKind)
+>>> from custodes.policy import load_pack
+>>> now = datetime(2020, 6, 4, tzinfo=UTC)
+>>> prc = Authority("cn-mps", "Ministry of Public Security", AuthorityKind.POLICE, "CN")
+>>> meeting = Target(TargetKind.MEETING, "m-1")
+>>> demand = Demand("d_1", prc.id, DemandKind.DISCLOSURE,
+...     LegalInstrument(InstrumentKind.COURT_ORDER, document_sha256="9f" * 32), (meeting,), now,
+...     (DataCategory.SUBSCRIBER_INFO,), offence=Offence("fraud"))
+>>> subjects = {meeting: Subject(meeting, "US-NY", "US", "business")}
+>>> findings = evaluate(load_pack(), demand, prc, subjects,
+...                     ScreeningContext(now, SignatureStatus.VALID))
+>>> [(f.rule_id, f.outcome.value) for f in findings if f.target == meeting]
+[('jurisdiction.data_outside', 'refuse'), ('jurisdiction.subject_outside', 'refuse')]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import cedarpy
+
+from custodes.model import (
+    Authority,
+    CallbackStatus,
+    Demand,
+    DemandKind,
+    EvidenceStatus,
+    Finding,
+    Outcome,
+    ScreeningContext,
+    Subject,
+    Target,
+)
+
+from .pack import PolicyPack, Rule
+from .tables import Route
+
+__all__ = ["DEMAND_CHECKS", "evaluate"]
+
+log = logging.getLogger(__name__)
+
+DEMAND_CHECKS = (
+    "requester",
+    "scope",
+    "period",
+    "instrument",
+    "expression",
+    "evidence",
+    "territory",
+    "gag",
+    "emergency",
+)
+"""The checks asked once per demand, in the order their findings are listed."""
+
+_NEEDS_AUTHORITY = frozenset({"instrument", "territory", "emergency"})
+_APPLIES: Mapping[str, frozenset[DemandKind]] = {
+    "period": frozenset({DemandKind.DISCLOSURE, DemandKind.EMERGENCY_DISCLOSURE}),
+    "territory": frozenset({DemandKind.RESTRICTION}),
+    "emergency": frozenset({DemandKind.EMERGENCY_DISCLOSURE}),
+}
+_REQUESTER = {"type": "Authority", "id": "requester"}
+_DEMAND = {"type": "Demand", "id": "demand"}
+
+
+def _ref(kind: str, ident: str) -> dict[str, dict[str, str]]:
+    return {"__entity": {"type": kind, "id": ident}}
+
+
+def _code(code: str) -> dict[str, dict[str, str]]:
+    return _ref("Jurisdiction", code)
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One question to Cedar, and what its findings concern.
+
+    Asks with the same ``key`` are the same question (targets the platform describes
+    identically share a ``Target`` entity); Cedar answers each question once.
+    """
+
+    check: str
+    resource: Mapping[str, str]
+    context: Mapping[str, Any]
+    facts: Mapping[str, str]
+    target: Target | None = None
+    item: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str | None]:
+        return (self.check, self.resource["id"], self.item)
+
+
+class _Screening:
+    """The facts of one screening, shaped as Cedar entities and requests."""
+
+    def __init__(
+        self,
+        pack: PolicyPack,
+        demand: Demand,
+        authority: Authority | None,
+        subjects: Mapping[Target, Subject | None],
+        context: ScreeningContext,
+    ) -> None:
+        self.pack, self.demand, self.authority = pack, demand, authority
+        self.subjects, self.context = subjects, context
+        known = authority is not None and authority.jurisdiction in pack.tables.jurisdictions
+        self.judgeable = known
+        self.facts = self._facts()
+
+    def _facts(self) -> dict[str, str]:
+        d, lim = self.demand, self.pack.tables.limits
+        return {
+            "jurisdiction": self.authority.jurisdiction if self.authority else "unknown",
+            "country": self.authority.country if self.authority else "unknown",
+            "count": str(len(d.targets)),
+            "cap": str(lim.target_cap),
+            "max_range_days": str(lim.max_range_days),
+            "max_gag_days": str(lim.max_gag_days),
+            "volume": str(self.context.volume),
+            "volume_threshold": str(lim.volume_threshold),
+            "instrument": _words(d.instrument.kind.value),
+            "demand_kind": _words(d.kind.value),
+            "offence": _words(d.offence.category) if d.offence else "none",
+            "action": _words(d.restriction.action.value) if d.restriction else "none",
+            "territories": ", ".join(d.restriction.territories) if d.restriction else "",
+        }
+
+    def base_entities(self) -> list[str]:
+        """The limits, the authority's jurisdiction, the authority and the demand."""
+        a = self.authority
+        entities = self.pack.entities
+        territories = self.demand.restriction.territories if self.demand.restriction else ()
+        authority = {
+            "uid": _REQUESTER,
+            "attrs": {
+                "kind": a.kind.value if a else "other",
+                "standing": a.standing.value if a else "unregistered",
+                "jurisdiction": _code(a.jurisdiction if a else "ZZ"),
+                "country": _code(a.country if a else "ZZ"),
+                "recognised": self.judgeable,
+            },
+            "parents": [],
+        }
+        demand = {"uid": _DEMAND, "attrs": self._demand_attrs(), "parents": []}
+        return [
+            *entities.pick([a.jurisdiction, a.country] if a else []),
+            entities.area("territories", territories),
+            json.dumps(authority),
+            json.dumps(demand),
+        ]
+
+    def _demand_attrs(self) -> dict[str, Any]:
+        d, c = self.demand, self.context
+        statuses = [c.evidence_status(i) for i in range(len(d.evidence))]
+        attrs: dict[str, Any] = {
+            "kind": d.kind.value,
+            "instrument": d.instrument.kind.value,
+            "has_document": d.instrument.document_sha256 is not None,
+            "signature": c.signature.value,
+            "target_count": len(d.targets),
+            "categories": [x.value for x in d.categories],
+            "nondisclosure": "none",
+            "territories": _ref("Area", "territories"),
+            "territory_count": len(d.restriction.territories) if d.restriction else 0,
+            "claims_tos": d.claims_tos_violation,
+            "evidence_total": len(statuses),
+            "evidence_verified": statuses.count(EvidenceStatus.VERIFIED),
+            "evidence_mismatch": statuses.count(EvidenceStatus.MISMATCH),
+            "evidence_not_held": statuses.count(EvidenceStatus.NOT_HELD),
+            "volume": c.volume,
+            "callback": c.callback.value if d.kind is DemandKind.EMERGENCY_DISCLOSURE else
+            CallbackStatus.NONE.value,
+        }  # fmt: skip
+        if d.time_range is not None:
+            attrs["range_days"] = d.time_range.days
+        if d.offence is not None:
+            attrs["offence"] = d.offence.category
+        if d.restriction is not None:
+            attrs["restriction"] = d.restriction.action.value
+        if d.nondisclosure is not None:
+            until = d.nondisclosure.until
+            attrs["nondisclosure"] = "undated" if until is None else "dated"
+            if until is not None:
+                attrs["gag_days"] = (until - c.now.date()).days
+        return attrs
+
+    def demand_asks(self) -> list[_Ask]:
+        asks = []
+        for check in DEMAND_CHECKS:
+            if check in _APPLIES and self.demand.kind not in _APPLIES[check]:
+                continue
+            if check in _NEEDS_AUTHORITY and not self.judgeable:
+                continue
+            asks.append(_Ask(check, _DEMAND, {}, self.facts))
+        if self.judgeable and self.authority is not None:
+            t = self.pack.tables
+            lineage = t.jurisdictions.lineage(self.authority.jurisdiction, t.ladders.order)
+            for item in self.demand.items:
+                ladder, _ = t.ladders.lookup(lineage, item)
+                named = ", ".join(_words(i) for i in sorted(ladder)) or "none"
+                facts = {**self.facts, "item": _words(item), "ladder": named}
+                context = {"item": item, "ladder": sorted(ladder)}
+                asks.append(_Ask("ladder", _DEMAND, context, facts, item=item))
+        return asks
+
+    def target_entities(self) -> tuple[list[str], list[_Ask]]:
+        """One ``Target`` entity per distinct set of facts, and one ask per target.
+
+        Targets the platform describes identically (same kind, place, data region and
+        reach) are the same question to Cedar, so they share an entity; each target still
+        gets its own findings.
+        """
+        if not self.judgeable or self.authority is None:
+            return [], []
+        entities: list[str] = []
+        asks: list[_Ask] = []
+        classes: dict[tuple[Any, ...], tuple[dict[str, str], dict[str, str]]] = {}
+        codes: set[str] = set()
+        for target in self.demand.targets:
+            subject = None if target.is_selector else self.subjects.get(target)
+            key = (target.kind, target.is_selector, subject and subject.jurisdiction,
+                   subject and subject.data_region, subject and subject.affected)  # fmt: skip
+            if key not in classes:
+                uid = {"type": "Target", "id": f"t{len(classes)}"}
+                entities += self._target_entity(uid["id"], target, subject)
+                classes[key] = (uid, self._target_facts(target, subject))
+                if subject is not None:
+                    codes.update((subject.jurisdiction, subject.data_region))
+            uid, facts = classes[key]
+            asks.append(_Ask("reach", uid, {}, facts, target=target))
+        codes.difference_update((self.authority.jurisdiction, self.authority.country))
+        return self.pack.entities.pick(codes) + entities, asks
+
+    def _target_entity(self, uid: str, target: Target, subject: Subject | None) -> list[str]:
+        """The ``Target`` entity (and the ``Area`` it reaches) for one class of targets."""
+        attrs: dict[str, Any] = {
+            "kind": target.kind.value,
+            "selector": target.is_selector,
+            "known": subject is not None,
+            "demand": _ref("Demand", "demand"),
+            "affected": _ref("Area", uid),
+        }
+        places: list[str] = []
+        if subject is not None:
+            places = sorted(subject.affected | {subject.jurisdiction})
+            attrs["jurisdiction"] = _code(subject.jurisdiction)
+            attrs["data_region"] = _code(subject.data_region)
+            route = self._route(subject)
+            if route is not None:
+                attrs["route"] = _ref("Route", route.id)
+        entity = {"uid": {"type": "Target", "id": uid}, "attrs": attrs, "parents": []}
+        return [self.pack.entities.area(uid, places), json.dumps(entity)]
+
+    def _route(self, subject: Subject) -> Route | None:
+        assert self.authority is not None
+        instrument = self.demand.instrument.kind.value
+        return self.pack.tables.routes.candidate(
+            self.authority.jurisdiction, instrument, subject.data_region
+        )
+
+    def _target_facts(self, target: Target, subject: Subject | None) -> dict[str, str]:
+        facts = {**self.facts, "target_kind": _words(target.kind.value)}
+        if subject is not None:
+            names = self.pack.tables.jurisdictions.names
+            route = self._route(subject)
+            if route is not None:
+                facts["route"] = route.name
+            facts["subject_jurisdiction"] = names.get(subject.jurisdiction, subject.jurisdiction)
+            facts["data_region"] = names.get(subject.data_region, subject.data_region)
+            facts["affected"] = ", ".join(sorted(subject.affected | {subject.jurisdiction}))
+        return facts
+
+
+def evaluate(
+    pack: PolicyPack,
+    demand: Demand,
+    authority: Authority | None,
+    subjects: Mapping[Target, Subject | None],
+    context: ScreeningContext,
+) -> list[Finding]:
+    """Screen ``demand`` from ``authority`` (None: unregistered) under ``pack``.
+
+    ``subjects`` maps each target to what the platform reports about it (None or absent:
+    no such thing); ``context`` carries what intake established (signature, call-back,
+    volume, evidence checks). Returns every finding, demand-level first, then per item,
+    then per target in the demand's order.
+    """
+    s = _Screening(pack, demand, authority, subjects, context)
+    store = pack.entities.store(s.base_entities())
+    answers = _decide(pack, store, s.demand_asks())
+    findings = [f for _, fs in answers for f in fs]
+    scope_refused = any(
+        f.outcome is Outcome.REFUSE for ask, fs in answers if ask.check == "scope" for f in fs
+    )
+    if not scope_refused:
+        extra, asks = s.target_entities()
+        if asks:
+            answers = _decide(pack, pack.entities.store(extra, store), asks)
+            findings += [f for _, fs in answers for f in fs]
+    return findings
+
+
+def _decide(pack: PolicyPack, store: Any, asks: list[_Ask]) -> list[tuple[_Ask, list[Finding]]]:
+    """Ask Cedar each distinct question once, in one batch per check; keep the asks' order."""
+    first: dict[tuple[str, str, str | None], _Ask] = {}
+    for ask in asks:
+        first.setdefault(ask.key, ask)
+    by_check: dict[str, list[_Ask]] = {}
+    for ask in first.values():
+        by_check.setdefault(ask.check, []).append(ask)
+    answers: dict[tuple[str, str, str | None], list[Finding]] = {}
+    for check, questions in by_check.items():
+        results = cedarpy.is_authorized_batch(
+            [_request(q) for q in questions], pack.policies_for(check), store, pack.schema
+        )
+        for q, result in zip(questions, results, strict=True):
+            answers[q.key] = _findings(pack, q, result)
+    out = []
+    for ask in asks:
+        found = answers[ask.key]
+        if ask is not first[ask.key]:
+            found = [replace(f, target=ask.target) for f in found]
+        out.append((ask, found))
+    return out
+
+
+def _request(ask: _Ask) -> dict[str, Any]:
+    return {
+        "principal": _REQUESTER,
+        "action": {"type": "Action", "id": ask.check},
+        "resource": dict(ask.resource),
+        "context": dict(ask.context),
+    }
+
+
+def _findings(pack: PolicyPack, ask: _Ask, result: Any) -> list[Finding]:
+    errors = result.diagnostics.errors
+    if errors or result.decision is cedarpy.Decision.NoDecision:
+        log.error("policy evaluation failed", extra={"check": ask.check, "errors": errors})
+        return [
+            Finding(
+                "pack.error",
+                Outcome.REFUSE,
+                f"the policy pack could not decide the {ask.check} check",
+                "the legal team fixes the pack (custodes policy check shows the error)",
+                ask.target,
+                ask.item,
+            )
+        ]
+    ids = sorted(set(result.diagnostics.id_annotations_by_reason.values()))
+    if not ids:
+        return [
+            Finding(
+                f"{ask.check}.default_deny",
+                Outcome.REFUSE,
+                f"no rule of the policy pack allows this ({ask.check} check)",
+                "the legal team reviews the pack; until it allows this, it is refused",
+                ask.target,
+                ask.item,
+            )
+        ]
+    return [_finding(pack.rules[i], ask) for i in ids]
+
+
+class _Facts(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "unknown"
+
+
+def _finding(rule: Rule, ask: _Ask) -> Finding:
+    facts = _Facts(ask.facts)
+    return Finding(
+        rule.id,
+        rule.outcome,
+        rule.reason.format_map(facts),
+        rule.remedy.format_map(facts),
+        ask.target,
+        ask.item,
+        rule.role,
+    )
