@@ -1,0 +1,174 @@
+"""Deadlines and notice: emergencies followed up in time, users told once gags end (F7).
+
+:class:`DeadlineCheck`
+    An emergency disclosure (``demand_kind`` ``emergency_disclosure``) executed at time *t*
+    needs its ``emergency.follow_up_completed`` (second review and legal process) by
+    *t* + :data:`FOLLOW_UP` (48 hours): later is ``follow_up_late``; none by the audit's
+    *as of* time is ``follow_up_missing``. Every ``clock.overdue`` the platform logged about
+    itself is ``deadline_missed``.
+
+:class:`NoticeCheck`
+    A ``notice.sent`` or ``demand.notified`` dated before the ``gag_until`` of the demand's
+    ``notice.deferred`` is ``notice_during_gag``. A gag that ended more than
+    :data:`NOTICE_GRACE` (30 days) before *as of* with no notice after it is
+    ``notice_overdue``. A demand that delivered data or restricted someone and was closed
+    with neither a notice nor a dated deferral is ``notice_missing``.
+
+Times are the events' own (UTC, whole seconds), so a finding holds whatever the log says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from custodes.audit.approvals import EMERGENCY
+from custodes.audit.checks import Check
+from custodes.audit.findings import Finding
+from custodes.events import (
+    CLOCK_OVERDUE,
+    DEMAND_AMENDED,
+    DEMAND_CLOSED,
+    DEMAND_EXECUTED,
+    DEMAND_NOTIFIED,
+    DEMAND_RECEIVED,
+    EMERGENCY_FOLLOW_UP_COMPLETED,
+    NOTICE_DEFERRED,
+    NOTICE_SENT,
+    PRODUCTION_DELIVERED,
+    RESTRICTION_APPLIED,
+    Event,
+)
+
+__all__ = ["FOLLOW_UP", "NOTICE_GRACE", "DeadlineCheck", "NoticeCheck"]
+
+#: Time from an emergency disclosure to its second review and legal process.
+FOLLOW_UP = timedelta(hours=48)
+#: Time from the end of a gag order by which affected users must have been told.
+NOTICE_GRACE = timedelta(days=30)
+
+
+@dataclass
+class _Emergency:
+    emergency: bool
+    executed: tuple[int, datetime] | None = None
+    followed_up: bool = False
+
+
+class DeadlineCheck(Check):
+    """Emergency follow-ups arrive on time; the platform's own overdue alerts are findings."""
+
+    name = "deadlines"
+
+    def __init__(self, follow_up: timedelta = FOLLOW_UP) -> None:
+        self.follow_up = follow_up
+        self._demands: dict[str, _Emergency] = {}
+
+    def observe(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is None:
+            return ()
+        if event.kind == CLOCK_OVERDUE:
+            clock, due = event.facts["clock"], event.facts["due_at"]
+            detail = (
+                f"the platform logged that the {clock} clock of demand {demand} ran out at {due}"
+            )
+            return [Finding("deadline_missed", detail, (index,), demand)]
+        if event.kind in (DEMAND_RECEIVED, DEMAND_AMENDED):
+            old = self._demands.get(demand)
+            state = _Emergency(event.facts.get("demand_kind") == EMERGENCY)
+            if old is not None:  # an amendment does not reset an execution already done
+                state.executed, state.followed_up = old.executed, old.followed_up
+            self._demands[demand] = state
+            return ()
+        state = self._demands.setdefault(demand, _Emergency(False))
+        if event.kind == DEMAND_EXECUTED:
+            state.emergency = state.emergency or event.facts.get("demand_kind") == EMERGENCY
+            if state.emergency and state.executed is None:
+                state.executed = (index, event.time)
+        elif event.kind == EMERGENCY_FOLLOW_UP_COMPLETED and not state.followed_up:
+            state.followed_up = True
+            if state.executed is not None and event.time > state.executed[1] + self.follow_up:
+                executed, at = state.executed
+                detail = (
+                    f"the emergency disclosure of demand {demand} at {at:%Y-%m-%d %H:%M} UTC "
+                    f"was followed up at {event.time:%Y-%m-%d %H:%M} UTC, after "
+                    f"{int(self.follow_up.total_seconds() // 3600)} hours"
+                )
+                return [Finding("follow_up_late", detail, (executed, index), demand)]
+        return ()
+
+    def finish(self, as_of: datetime) -> Iterable[Finding]:
+        for demand, state in self._demands.items():
+            if state.executed is None or state.followed_up:
+                continue
+            index, at = state.executed
+            due = at + self.follow_up
+            if as_of > due:
+                detail = (
+                    f"the emergency disclosure of demand {demand} was due its follow-up by "
+                    f"{due:%Y-%m-%d %H:%M} UTC; none is logged"
+                )
+                yield Finding("follow_up_missing", detail, (index,), demand)
+
+
+@dataclass
+class _Notice:
+    gag: tuple[int, date] | None = None
+    notified: int | None = None
+    affected: int | None = None
+
+
+def _untold(state: _Notice) -> bool:
+    """Users were affected, and neither told nor covered by a dated gag."""
+    return state.affected is not None and state.notified is None and state.gag is None
+
+
+class NoticeCheck(Check):
+    """Users are told by default; a gag holds notice back only until its end date."""
+
+    name = "notice"
+
+    def __init__(self, grace: timedelta = NOTICE_GRACE) -> None:
+        self.grace = grace
+        self._demands: dict[str, _Notice] = {}
+
+    def observe(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is None:
+            return ()
+        state = self._demands.setdefault(demand, _Notice())
+        if event.kind == NOTICE_DEFERRED:
+            state.gag = (index, date.fromisoformat(str(event.facts["gag_until"])))
+        elif event.kind in (NOTICE_SENT, DEMAND_NOTIFIED):
+            state.notified = index
+            if state.gag is not None and event.time.date() < state.gag[1]:
+                detail = (
+                    f"users were notified about demand {demand} on {event.time:%Y-%m-%d}, "
+                    f"while its gag order ran until {state.gag[1]}"
+                )
+                return [Finding("notice_during_gag", detail, (state.gag[0], index), demand)]
+        elif event.kind in (PRODUCTION_DELIVERED, RESTRICTION_APPLIED):
+            state.affected = index if state.affected is None else state.affected
+        elif event.kind == DEMAND_CLOSED and _untold(state):
+            assert state.affected is not None
+            detail = (
+                f"demand {demand} affected users and was closed without a notice or a "
+                "dated gag order"
+            )
+            return [Finding("notice_missing", detail, (state.affected, index), demand)]
+        return ()
+
+    def finish(self, as_of: datetime) -> Iterable[Finding]:
+        for demand, state in self._demands.items():
+            if state.gag is None:
+                continue
+            index, until = state.gag
+            told_after = state.notified is not None and state.notified > index
+            if not told_after and as_of.date() > until + self.grace:
+                detail = (
+                    f"the gag order on demand {demand} ended on {until}; no notice is logged "
+                    f"{self.grace.days} days later"
+                )
+                yield Finding("notice_overdue", detail, (index,), demand)

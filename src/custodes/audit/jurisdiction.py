@@ -1,0 +1,160 @@
+"""No effect outside the authority's jurisdiction without a treaty route (failure mode F3).
+
+From the public facts of a demand's current version (see :mod:`custodes.audit.approvals`):
+the authority's jurisdiction (``demand.received``), the instrument kind, the jurisdictions of
+the subjects screening found (``demand.screened``), the targets jurisdiction and territory
+rules refused, the targets a ``demand.narrowed`` dropped, and the territories of a
+restriction. A jurisdiction is *domestic* when its country (the first two letters of the ISO
+3166 code) is the authority's. An instrument of a treaty route (``mlat_request``,
+``cloud_act_order``, ``epoc``, ``epoc_pr``), or a ``route`` fact on any event of the version,
+counts as a route.
+
+Without a route, an effect whose demand has foreign subjects is ``foreign_effect`` unless the
+screening refused those targets on jurisdiction or territory grounds and the demand was
+narrowed by at least as many targets; a restriction applied to a foreign territory, or an
+effect despite a demand-level jurisdiction refusal, is ``foreign_effect`` too. Effects of a
+demand whose authority's jurisdiction was not logged are counted in a note, not judged.
+
+>>> is_domestic("US-CA", "US"), is_domestic("FR", "DE")
+(True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from custodes.audit.approvals import EFFECTS
+from custodes.audit.checks import Check
+from custodes.audit.findings import Finding
+from custodes.events import (
+    DEMAND_AMENDED,
+    DEMAND_NARROWED,
+    DEMAND_RECEIVED,
+    DEMAND_SCREENED,
+    RESTRICTION_APPLIED,
+    Event,
+)
+
+__all__ = ["RULE_PREFIXES", "TREATY_INSTRUMENTS", "JurisdictionCheck", "is_domestic"]
+
+TREATY_INSTRUMENTS = frozenset({"mlat_request", "cloud_act_order", "epoc", "epoc_pr"})
+"""Instrument kinds that only exist under a treaty or cross-border agreement."""
+RULE_PREFIXES = ("jurisdiction.", "territory.")
+"""Screening rules whose refusals are about reach."""
+
+
+def is_domestic(code: str, authority: str) -> bool:
+    """Whether the jurisdiction ``code`` lies in the country of ``authority``."""
+    return code[:2] == authority[:2]
+
+
+def _codes(value: object) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, tuple) else ()
+
+
+@dataclass
+class _Reach:
+    received: int
+    authority: str | None
+    route: bool
+    territories: tuple[str, ...]
+    screened: int | None = None
+    subjects: tuple[str, ...] = ()
+    refused_targets: set[int] = field(default_factory=set)
+    refused_whole: bool = False
+    dropped: int = 0
+    reported: bool = False
+
+
+class JurisdictionCheck(Check):
+    """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
+
+    name = "jurisdiction"
+
+    def __init__(self) -> None:
+        self._demands: dict[str, _Reach] = {}
+        self._unchecked = 0
+
+    def observe(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is None:
+            return ()
+        facts = event.facts
+        if event.kind in (DEMAND_RECEIVED, DEMAND_AMENDED):
+            authority = facts.get("authority_jurisdiction")
+            self._demands[event.demand] = _Reach(
+                index,
+                authority if isinstance(authority, str) else None,
+                facts.get("instrument_kind") in TREATY_INSTRUMENTS,
+                _codes(facts.get("territories")),
+            )
+            return ()
+        reach = self._demands.get(event.demand)
+        if reach is None:
+            return ()  # the approvals check reports demands never received
+        reach.route = reach.route or "route" in facts
+        if event.kind == DEMAND_SCREENED:
+            self._screened(index, event, reach)
+        elif event.kind == DEMAND_NARROWED:
+            dropped = facts.get("dropped_targets")
+            reach.dropped = dropped if isinstance(dropped, int) else 0
+        elif event.kind in EFFECTS and not reach.reported:
+            return self._judge(index, event, reach)
+        return ()
+
+    @staticmethod
+    def _screened(index: int, event: Event, reach: _Reach) -> None:
+        reach.screened, reach.subjects = index, _codes(event.facts.get("subject_jurisdictions"))
+        reach.refused_targets, reach.refused_whole = set(), False
+        findings = event.facts.get("findings")
+        for f in findings if isinstance(findings, tuple) else ():
+            if not isinstance(f, Mapping) or f.get("outcome") != "refuse":
+                continue
+            if not str(f.get("rule", "")).startswith(RULE_PREFIXES):
+                continue
+            target = f.get("target")
+            if isinstance(target, int):
+                reach.refused_targets.add(target)
+            else:
+                reach.refused_whole = True
+
+    def _judge(self, index: int, event: Event, reach: _Reach) -> list[Finding]:
+        if reach.authority is None:
+            self._unchecked += 1
+            return []
+        authority = reach.authority
+        territories = reach.territories
+        if event.kind == RESTRICTION_APPLIED:
+            territories = _codes(event.facts.get("territories")) or territories
+        foreign = sorted({c for c in reach.subjects if not is_domestic(c, authority)})
+        abroad = sorted({c for c in territories if not is_domestic(c, authority)})
+        if reach.route or not (foreign or abroad):
+            return []
+        if abroad:
+            why = f"it restricts in {', '.join(abroad)}"
+        elif reach.refused_whole:
+            why = "a jurisdiction rule refused the whole demand"
+        elif not reach.refused_targets:
+            why = f"subjects in {', '.join(foreign)} and no jurisdiction rule refused them"
+        elif reach.dropped < len(reach.refused_targets):
+            why = (
+                f"{len(reach.refused_targets)} target(s) refused on jurisdiction grounds, "
+                f"{reach.dropped} dropped"
+            )
+        else:
+            return []
+        reach.reported = True
+        screened = () if reach.screened is None else (reach.screened,)
+        entries = tuple(sorted({reach.received, index, *screened}))
+        detail = (
+            f"{event.kind} of demand {event.demand} by an authority in {authority} "
+            f"without a treaty route: {why}"
+        )
+        return [Finding("foreign_effect", detail, entries, event.demand)]
+
+    def notes(self) -> Iterable[str]:
+        if self._unchecked:
+            yield (
+                f"jurisdiction: {self._unchecked} effect(s) not checked "
+                "(the authority's jurisdiction is not in the log)"
+            )

@@ -1,0 +1,174 @@
+"""``custodes audit``: check a published log from the outside, against a trust policy.
+
+Exit status: 0 when the log and its events are clean, 1 when the report lists any violation,
+2 when the audit could not be run (bad policy or state file, unreachable source).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from custodes.audit.auditor import AuditReport, audit_log
+from custodes.audit.checks import default_checks
+from custodes.audit.errors import AuditError, PolicyError
+from custodes.audit.openings import parse_disclosure
+from custodes.audit.policy import parse_policy
+from custodes.audit.source import open_source
+from custodes.audit.state import default_state_path
+from custodes.cli.output import console, fail, progress_bar
+from custodes.errors import CustodesError
+from custodes.tlog import TlogError
+
+__all__ = ["audit"]
+
+EXIT_VIOLATIONS = 1
+EXIT_ERROR = 2
+
+
+@contextmanager
+def _audit_errors() -> Iterator[None]:
+    try:
+        yield
+    except (CustodesError, TlogError) as exc:
+        fail(exc.code, exc.detail, exit_code=EXIT_ERROR)
+    except OSError as exc:
+        fail("audit_io", f"{exc.filename or ''}: {exc.strerror}", exit_code=EXIT_ERROR)
+
+
+def _as_of(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise AuditError(f"--as-of {text!r} is not an ISO 8601 time") from None
+    if when.tzinfo is None:
+        raise AuditError("--as-of needs a time zone, e.g. 2026-07-01T00:00:00Z")
+    return when.astimezone(UTC)
+
+
+def _print_report(report: AuditReport, source: str, state: Path | None) -> None:
+    cp = report.checkpoint
+    if cp is not None:
+        console.print(f"log      {escape(cp.origin)}  size {cp.size}  root {cp.root.hex()}")
+        console.print(f"witness  {', '.join(report.cosigners) or 'none'}")
+    seen = report.previous
+    console.print(
+        f"seen     {f'size {seen.size}, root {seen.root.hex()}' if seen else 'nothing before'}"
+        f"{f' ({state})' if state else ''}"
+    )
+    console.print(f"checked  {report.tiles_checked} tiles, {report.events} events from {source}")
+    for note in report.notes:
+        console.print(f"[yellow]note[/]     {escape(note)}")
+    if report.clean:
+        console.print("[bold green]clean[/]: no violations")
+        return
+    table = Table(title=f"{len(report.findings)} violation(s)", title_justify="left")
+    table.add_column("code", style="bold red", no_wrap=True)
+    table.add_column("entries", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    for f in report.findings:
+        entries = ", ".join(map(str, f.entries[:8])) + (" …" if len(f.entries) > 8 else "")
+        table.add_row(f.code, entries or "-", escape(f.detail))
+    console.print(table)
+    if report.log_findings and report.checkpoint is not None and not report.state_saved:
+        console.print("the state file was left as it was: the log did not pass")
+
+
+def _as_json(report: AuditReport) -> dict[str, Any]:
+    cp = report.checkpoint
+    return {
+        "clean": report.clean,
+        "checkpoint": None
+        if cp is None
+        else {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()},
+        "cosigners": list(report.cosigners),
+        "previous": None
+        if report.previous is None
+        else {"size": report.previous.size, "root": report.previous.root.hex()},
+        "events": report.events,
+        "findings": [
+            {
+                "code": f.code,
+                "title": f.title,
+                "detail": f.detail,
+                "entries": list(f.entries),
+                "demand": f.demand,
+                "evidence": dict(f.evidence),
+            }
+            for f in report.findings
+        ],
+        "notes": list(report.notes),
+        "state_saved": report.state_saved,
+    }
+
+
+def audit(
+    source: Annotated[str, typer.Argument(help="A published log: a directory or an http(s) URL.")],
+    *,
+    policy: Annotated[
+        Path,
+        typer.Option("--policy", help="c2sp.org/tlog-policy file: log key, witnesses, quorum."),
+    ],
+    state: Annotated[
+        Path | None,
+        typer.Option(help="State file (last checkpoint seen); default: one per log origin."),
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Neither read nor update any state file.")
+    ] = False,
+    disclosure: Annotated[
+        Path | None,
+        typer.Option(help="Openings the platform disclosed (JSON), to check who approved what."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge deadlines at this UTC time (default: now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Audit a published log: checkpoint, witnesses, history, every tile, every event."""
+    with _audit_errors():
+        trust = parse_policy(policy.read_bytes())
+        if not trust.logs:
+            raise PolicyError(f"{policy} names no log")
+        if no_state:
+            state_path = None
+        elif state is not None:
+            state_path = state
+        elif len(trust.logs) == 1:
+            state_path = default_state_path(trust.logs[0].origin)
+        else:
+            raise PolicyError("the policy names several logs: pass --state (or --no-state)")
+        disclosed = parse_disclosure(disclosure.read_bytes()) if disclosure else {}
+        when = _as_of(as_of)
+        fetch = open_source(source)
+        with progress_bar() as bar:
+            task = bar.add_task("rebuilding the tree", total=None)
+
+            def advance(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = audit_log(
+                fetch,
+                trust,
+                state_path=state_path,
+                checks=default_checks(disclosed),
+                as_of=when,
+                progress=advance,
+            )
+    if as_json:
+        console.print_json(json.dumps(_as_json(report)))
+    else:
+        _print_report(report, source, state_path)
+    if not report.clean:
+        raise typer.Exit(EXIT_VIOLATIONS)
