@@ -304,6 +304,8 @@ def test_authority_staff_subject_context_finding_round_trip() -> None:
     assert parse_context(format_context(c)) == c
     f = Finding("gag.no_end_date", Outcome.ESCALATE, "r", "m", None, None, "legal_counsel")
     assert parse_finding(format_finding(f)) == f
+    g = Finding("jurisdiction.treaty_route", Outcome.PASS, "r", "", subj.target, route="us_mlat")
+    assert parse_finding(format_finding(g)) == g
 
 
 def test_authority_key_must_be_base64() -> None:

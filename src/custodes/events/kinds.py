@@ -168,7 +168,6 @@ FACTS: Mapping[str, Callable[[Any], Fact]] = {
     "duration_days": _count,
     "error_code": _token,
     "findings": _findings,
-    "from_state": _token,
     "gag_until": _matching(_DATE, "a date like 2024-06-04"),
     "instrument_kind": _token,
     "justification": _token,
@@ -182,7 +181,6 @@ FACTS: Mapping[str, Callable[[Any], Fact]] = {
     "route": _token,
     "rules": _list_of(_rule, ordered=True),
     "signature": _token,
-    "state": _token,
     "state_involved": _flag,
     "subject_jurisdictions": _list_of(_code, ordered=True),
     "target_count": _count,
@@ -262,7 +260,7 @@ DEMAND_SCREENED = _kind(
     "demand.screened",
     "the policy pack judged the demand; findings and the pack hash are recorded",
     required="pack outcome findings",
-    optional="subject_jurisdictions rules",
+    optional="subject_jurisdictions rules route volume",
 )
 DEMAND_REFUSED = _kind(
     "demand.refused", "the demand was refused", optional="rules pack", private="staff note"

@@ -505,7 +505,7 @@ def format_context(c: ScreeningContext) -> dict[str, Any]:
 
 
 def parse_finding(raw: Any, path: str = "finding") -> Finding:
-    keys = {"rule", "outcome", "reason", "remedy", "target", "item", "role"}
+    keys = {"rule", "outcome", "reason", "remedy", "target", "item", "role", "route"}
     f = _Fields(raw, path, frozenset(keys))
     target = f.opt("target", dict)
     return Finding(
@@ -516,6 +516,7 @@ def parse_finding(raw: Any, path: str = "finding") -> Finding:
         target=parse_target(target, f.at("target")) if target is not None else None,
         item=f.opt("item", str),
         role=f.opt("role", str),
+        route=f.opt("route", str),
     )
 
 
@@ -532,4 +533,6 @@ def format_finding(x: Finding) -> dict[str, Any]:
         out["item"] = x.item
     if x.role is not None:
         out["role"] = x.role
+    if x.route is not None:
+        out["route"] = x.route
     return out

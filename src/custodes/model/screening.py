@@ -123,7 +123,8 @@ class Finding:
     """One rule's verdict on a demand, a target of it, or one item it seeks.
 
     ``target`` is set when the finding concerns one target, ``item`` when it concerns one
-    data category or action; ``role`` names the specialist an escalation needs.
+    data category or action; ``role`` names the specialist an escalation needs; ``route``
+    the treaty route considered for a target (its id in the pack), if any.
     """
 
     rule_id: str
@@ -133,6 +134,7 @@ class Finding:
     target: Target | None = None
     item: str | None = None
     role: str | None = None
+    route: str | None = None
 
     @property
     def blocks(self) -> bool:

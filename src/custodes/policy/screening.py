@@ -120,6 +120,7 @@ class _Ask:
     facts: Mapping[str, str]
     target: Target | None = None
     item: str | None = None
+    route: str | None = None
 
     @property
     def key(self) -> tuple[str, str, str | None]:
@@ -263,7 +264,8 @@ class _Screening:
                 if subject is not None:
                     codes.update((subject.jurisdiction, subject.data_region))
             uid, facts = classes[key]
-            asks.append(_Ask("reach", uid, {}, facts, target=target))
+            route = facts.get("route_id")
+            asks.append(_Ask("reach", uid, {}, facts, target=target, route=route))
         codes.difference_update((self.authority.jurisdiction, self.authority.country))
         return self.pack.entities.pick(codes) + entities, asks
 
@@ -301,6 +303,7 @@ class _Screening:
             route = self._route(subject)
             if route is not None:
                 facts["route"] = route.name
+                facts["route_id"] = route.id
             facts["subject_jurisdiction"] = names.get(subject.jurisdiction, subject.jurisdiction)
             facts["data_region"] = names.get(subject.data_region, subject.data_region)
             facts["affected"] = ", ".join(sorted(subject.affected | {subject.jurisdiction}))
@@ -413,4 +416,5 @@ def _finding(rule: Rule, ask: _Ask) -> Finding:
         ask.target,
         ask.item,
         rule.role,
+        ask.route,
     )
