@@ -39,8 +39,9 @@ MIGRATION_LOCK_KEY = 0x637573746F6401
 class Store:
     """A database holding custodes' state and its log."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
         self.engine = engine
+        self.read_engine = read_engine or engine
         self._writer: Writer | None = None
 
     @property
@@ -63,7 +64,7 @@ class Store:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A connection for reading; nothing it does is committed."""
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             yield conn
             conn.rollback()
 
@@ -82,6 +83,8 @@ class Store:
             self._writer.close()
             self._writer = None
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -100,8 +103,14 @@ def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine with custodes' durability settings for the URL's dialect."""
+def _sqlite_on_begin_read(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine with custodes' durability settings for the URL's dialect. On SQLite, writers
+    take the write lock when they begin (BEGIN IMMEDIATE); readers (``read_only``) begin a
+    deferred transaction and read a snapshot without blocking writers."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -111,7 +120,7 @@ def create_store_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(parsed, connect_args={"check_same_thread": False})
         sa.event.listen(engine, "connect", _sqlite_on_connect)
-        sa.event.listen(engine, "begin", _sqlite_on_begin)
+        sa.event.listen(engine, "begin", _sqlite_on_begin_read if read_only else _sqlite_on_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -157,4 +166,7 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
     except BaseException:
         engine.dispose()
         raise
-    return Store(engine)
+    read_engine = (
+        create_store_engine(url, read_only=True) if engine.dialect.name == "sqlite" else engine
+    )
+    return Store(engine, read_engine)
