@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -345,3 +346,11 @@ def test_event_objects_are_normalized_by_format() -> None:
         {"pack": PACK, "outcome": "pass", "findings": ()},
     )
     assert parse_event(format_event(event)).time == datetime(2024, 6, 4, 14, tzinfo=UTC)
+
+
+def test_every_kind_and_fact_is_documented() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "concepts.md"
+    text = docs.read_text(encoding="utf-8")
+    missing = [k for k in KINDS if f"`{k}`" not in text]
+    missing += [f for f in FACTS if f"`{f}`" not in text]
+    assert missing == []

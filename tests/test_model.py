@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -408,3 +409,9 @@ def test_nondisclosure_without_end_date_is_representable() -> None:
     assert d.nondisclosure == Nondisclosure(None)
     d = _parse(_body(nondisclosure={"until": "2025-01-31"}))
     assert d.nondisclosure == Nondisclosure(date(2025, 1, 31))
+
+
+def test_every_state_is_documented() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs" / "concepts.md"
+    text = docs.read_text(encoding="utf-8")
+    assert [s.value for s in DemandState if f"`{s.value}`" not in text] == []

@@ -31,6 +31,7 @@ from custodes.model import (
 from custodes.policy import (
     DEFAULT_PACK,
     DEMAND_CHECKS,
+    PLACEHOLDERS,
     PolicyPack,
     evaluate,
     load_pack,
@@ -332,3 +333,14 @@ def test_nothing_permitted_is_a_default_deny(copy: Path) -> None:
     )
     deny = next(f for f in findings if f.rule_id == "scope.default_deny")
     assert deny.outcome is Outcome.REFUSE
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def test_every_rule_check_and_placeholder_is_documented(pack: PolicyPack) -> None:
+    text = (DOCS / "policies.md").read_text(encoding="utf-8")
+    missing = [r for r in pack.rules if f"`{r}`" not in text]
+    missing += [c for c in (*DEMAND_CHECKS, "ladder", "reach") if f"`{c}`" not in text]
+    missing += [p for p in PLACEHOLDERS if f"`{{{p}}}`" not in text]
+    assert missing == []
