@@ -75,6 +75,10 @@ def _history_findings(seen: SeenLog, rebuilt: RebuiltLog, note: bytes) -> list[F
     }
     if new.size < old.size:
         code, detail = "rollback", f"the log has {new.size} entries; {old.size} were seen before"
+    elif new.size == old.size:
+        if new.root == old.root:
+            return []
+        code, detail = "fork", f"two checkpoints of size {new.size} with different roots"
     else:
         reader = rebuilt.reader
         if reader is None:
@@ -109,12 +113,13 @@ def audit_log(
     checks: Sequence[Check] = (),
     as_of: datetime | None = None,
     progress: Progress | None = None,
+    remember: bool = True,
 ) -> AuditReport:
     """Audit the log ``fetch`` reads, as the trust ``policy`` says; see the module docstring.
 
     ``state_path`` is the state file (None: remember nothing); ``checks`` are replayed over
     the events (none: the log alone is checked); ``as_of`` is the time deadlines are judged
-    at (default: now)."""
+    at (default: now); with ``remember`` False the state file is read but never replaced."""
     try:
         note = fetch("checkpoint")
     except MissingFileError as exc:
@@ -138,7 +143,7 @@ def audit_log(
         else:
             notes.append("events not checked: the entries do not verify against the checkpoint")
     saved = False
-    if state_path is not None and not any(f.part == "log" for f in findings):
+    if remember and state_path is not None and not any(f.part == "log" for f in findings):
         assert rebuilt.read_tile is not None
         if seen is None or seen.note != note:
             save_state(state_path, note, cp.size, rebuilt.read_tile)

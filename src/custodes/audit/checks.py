@@ -26,14 +26,12 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
-from custodes.audit.findings import Finding
+from custodes.audit.findings import MAX_NAMED, Finding
 from custodes.events import Event, Opening, parse_event
 
 __all__ = ["Check", "Replay", "default_checks"]
 
 log = logging.getLogger(__name__)
-
-_MAX_MALFORMED_NAMED = 100
 
 
 class Check:
@@ -82,7 +80,7 @@ class Replay:
         for check in self.checks:
             self._findings.extend(check.finish(as_of))
         if self._malformed:
-            named = tuple(self._malformed[:_MAX_MALFORMED_NAMED])
+            named = tuple(self._malformed[:MAX_NAMED])
             self._findings.append(
                 Finding(
                     "event_malformed",

@@ -26,7 +26,10 @@ from typing import Any
 
 from custodes.audit.errors import AuditError
 
-__all__ = ["CODES", "Code", "Finding"]
+__all__ = ["CODES", "MAX_NAMED", "Code", "Finding"]
+
+#: Most entries one finding names; its evidence then holds the full ``count``.
+MAX_NAMED = 100
 
 
 @dataclass(frozen=True)

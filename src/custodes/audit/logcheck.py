@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from custodes.audit.findings import Finding
+from custodes.audit.findings import MAX_NAMED, Finding
 from custodes.tlog import (
     Checkpoint,
     NodeReader,
@@ -67,7 +67,6 @@ Fetch = Callable[[str], bytes]
 Progress = Callable[[int, int], None]
 
 MAX_CHECKPOINT_SIZE = 16 * 1024
-_MAX_NAMED = 100  # entries named in one finding; the evidence holds the full count
 
 
 class LogVerificationError(TlogError):
@@ -223,10 +222,10 @@ def _compare_leaves(
         run.entry_findings.append(
             Finding(
                 "entry_mismatch",
-                f"entr{'y' if one else 'ies'} {', '.join(map(str, named[:_MAX_NAMED]))} "
+                f"entr{'y' if one else 'ies'} {', '.join(map(str, named[:MAX_NAMED]))} "
                 f"of {bundle_path} do{'es' if one else ''} not match the leaf hashes in "
                 f"{tile_path}",
-                entries=named[:_MAX_NAMED],
+                entries=named[:MAX_NAMED],
                 evidence={"path": bundle_path, "tile": tile_path, "count": len(named)},
             )
         )
