@@ -344,3 +344,17 @@ def test_every_rule_check_and_placeholder_is_documented(pack: PolicyPack) -> Non
     missing += [c for c in (*DEMAND_CHECKS, "ladder", "reach") if f"`{c}`" not in text]
     missing += [p for p in PLACEHOLDERS if f"`{{{p}}}`" not in text]
     assert missing == []
+
+
+def test_entities_built_for_screening_fit_the_schema(pack: PolicyPack) -> None:
+    subjects = _subjects(12)
+    for demand in (
+        _demand(tuple(subjects)),
+        _demand(tuple(subjects)[:3], authority_id=None),
+        _demand(tuple(_subjects(30))),
+    ):
+        context = ScreeningContext(NOW, SignatureStatus.VALID)
+        fast = evaluate(pack, demand, FBI, subjects, context)
+        checked = evaluate(pack, demand, FBI, subjects, context, check_schema=True)
+        assert fast == checked
+        assert "pack.error" not in {f.rule_id for f in checked}

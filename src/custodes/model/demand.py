@@ -171,6 +171,8 @@ class Target:
 
     kind: TargetKind
     id: str
+    is_selector: bool = field(init=False, repr=False, compare=False)
+    """True when the target describes many subjects instead of naming one."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, TargetKind):
@@ -179,11 +181,8 @@ class Target:
             raise InputError("a target needs a non-empty id")
         if len(self.id) > MAX_TARGET_ID:
             raise InputError(f"a target id is at most {MAX_TARGET_ID} characters")
-
-    @property
-    def is_selector(self) -> bool:
-        """True when the target describes many subjects instead of naming one."""
-        return self.kind is TargetKind.SELECTOR or not _IDENTIFIER.fullmatch(self.id)
+        selector = self.kind is TargetKind.SELECTOR or not _IDENTIFIER.fullmatch(self.id)
+        object.__setattr__(self, "is_selector", selector)
 
     def __str__(self) -> str:
         return f"{self.kind.value}:{self.id}"

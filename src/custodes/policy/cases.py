@@ -125,7 +125,8 @@ def _screen(pack: PolicyPack, spec: Mapping[str, Any]) -> tuple[Demand, list[Fin
         received_at=context.now,
     )
     subjects = [parse_subject(s, f"subjects[{i}]") for i, s in enumerate(spec.get("subjects", []))]
-    found = evaluate(pack, demand, authority, {s.target: s for s in subjects}, context)
+    subject_map = {s.target: s for s in subjects}
+    found = evaluate(pack, demand, authority, subject_map, context, check_schema=True)
     return demand, found
 
 

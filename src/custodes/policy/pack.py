@@ -121,9 +121,23 @@ class PolicyPack:
     """For each Cedar action, the policies that name it (Cedar evaluates fewer that way)."""
     schema: Any = field(repr=False)
 
-    def policies_for(self, action: str) -> Any:
-        """The policy set to ask about ``action`` (empty, so default deny, if none)."""
-        return self.policy_sets.get(action, _EMPTY)
+    _merged: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
+
+    def policies_for(self, *actions: str) -> Any:
+        """The policies that name any of ``actions`` (none: an empty set, so default deny).
+
+        Cedar reads every policy of the set for each request, so asking with only the
+        policies that can apply is faster.
+        """
+        key = tuple(sorted(set(actions)))
+        if len(key) == 1:
+            return self.policy_sets.get(key[0], _EMPTY)
+        if key not in self._merged:
+            doc = json.loads(cedarpy.policies_to_json_str(self.policy_text))
+            wanted = {pid: p for pid, p in doc["staticPolicies"].items()
+                      if set(key) & set(self.rules[p["annotations"]["id"]].actions)}  # fmt: skip
+            self._merged[key] = cedarpy.PolicySet.from_json_str(json.dumps(_set_json(wanted)))
+        return self._merged[key]
 
     @property
     def name(self) -> str:
@@ -350,9 +364,11 @@ class StaticEntities:
         """The known jurisdictions among ``codes``."""
         return [self.jurisdictions[c] for c in sorted(set(codes)) if c in self.jurisdictions]
 
-    def store(self, entities: Iterable[str], base: Any = None) -> Any:
-        """A Cedar entity store: ``base`` (default: the pack's) plus ``entities`` (JSON)."""
-        return (base or self.base).with_added_json_str("[" + ",".join(entities) + "]")
+    def store(self, entities: Iterable[str], base: Any = None, *, schema: Any = None) -> Any:
+        """A Cedar entity store: ``base`` (default: the pack's) plus ``entities`` (JSON),
+        validated against ``schema`` when one is given."""
+        added = "[" + ",".join(entities) + "]"
+        return (base or self.base).with_added_json_str(added, schema)
 
     def area(self, ident: str, codes: Iterable[str]) -> str:
         """An ``Area`` entity for ``codes``: inside exactly what holds all of them.

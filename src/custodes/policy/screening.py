@@ -14,7 +14,9 @@ emergency⁴
 
 ¹ disclosures only; ² only when the authority is registered and its jurisdiction known;
 ³ restrictions only; ⁴ emergency disclosures only. Targets are examined one by one only when
-the scope check does not refuse the demand as a whole (23,000 rows are refused as one).
+the scope check does not refuse the demand as a whole (23,000 rows are refused as one); a
+demand within the pack's target cap is asked in one batch, a larger one in two (targets
+only once the scope check has passed).
 
 Each answer becomes findings: an Allow yields the permits that matched (outcome ``pass``); a
 Deny yields the forbids that matched (``refuse`` or ``escalate``) or, when none did, a
@@ -46,7 +48,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cedarpy
@@ -243,9 +245,10 @@ class _Screening:
     def target_entities(self) -> tuple[list[str], list[_Ask]]:
         """One ``Target`` entity per distinct set of facts, and one ask per target.
 
-        Targets the platform describes identically (same kind, place, data region and
-        reach) are the same question to Cedar, so they share an entity; each target still
-        gets its own findings.
+        Targets the platform describes identically (same kind, place, data region and, for
+        a restriction, reach) are the same question to Cedar, so they share an entity; each
+        target still gets its own findings. Only a restriction needs to know whom an action
+        reaches beyond the subject (``affected``).
         """
         if not self.judgeable or self.authority is None:
             return [], []
@@ -253,10 +256,12 @@ class _Screening:
         asks: list[_Ask] = []
         classes: dict[tuple[Any, ...], tuple[dict[str, str], dict[str, str]]] = {}
         codes: set[str] = set()
+        restriction = self.demand.restriction is not None
         for target in self.demand.targets:
             subject = None if target.is_selector else self.subjects.get(target)
+            reach = subject.affected if restriction and subject else None
             key = (target.kind, target.is_selector, subject and subject.jurisdiction,
-                   subject and subject.data_region, subject and subject.affected)  # fmt: skip
+                   subject and subject.data_region, reach)  # fmt: skip
             if key not in classes:
                 uid = {"type": "Target", "id": f"t{len(classes)}"}
                 entities += self._target_entity(uid["id"], target, subject)
@@ -276,18 +281,20 @@ class _Screening:
             "selector": target.is_selector,
             "known": subject is not None,
             "demand": _ref("Demand", "demand"),
-            "affected": _ref("Area", uid),
         }
-        places: list[str] = []
+        out = []
         if subject is not None:
-            places = sorted(subject.affected | {subject.jurisdiction})
             attrs["jurisdiction"] = _code(subject.jurisdiction)
             attrs["data_region"] = _code(subject.data_region)
             route = self._route(subject)
             if route is not None:
                 attrs["route"] = _ref("Route", route.id)
+        if self.demand.restriction is not None:
+            places = sorted(subject.affected | {subject.jurisdiction}) if subject else []
+            attrs["affected"] = _ref("Area", uid)
+            out.append(self.pack.entities.area(uid, places))
         entity = {"uid": {"type": "Target", "id": uid}, "attrs": attrs, "parents": []}
-        return [self.pack.entities.area(uid, places), json.dumps(entity)]
+        return [*out, json.dumps(entity)]
 
     def _route(self, subject: Subject) -> Route | None:
         assert self.authority is not None
@@ -316,6 +323,8 @@ def evaluate(
     authority: Authority | None,
     subjects: Mapping[Target, Subject | None],
     context: ScreeningContext,
+    *,
+    check_schema: bool = False,
 ) -> list[Finding]:
     """Screen ``demand`` from ``authority`` (None: unregistered) under ``pack``.
 
@@ -323,44 +332,68 @@ def evaluate(
     no such thing); ``context`` carries what intake established (signature, call-back,
     volume, evidence checks). Returns every finding, demand-level first, then per item,
     then per target in the demand's order.
+
+    The policies and the pack's data are validated against the schema when the pack loads;
+    ``check_schema`` also validates the entities and requests built for this demand (slower:
+    ``custodes policy check`` and the tests use it).
     """
     s = _Screening(pack, demand, authority, subjects, context)
-    store = pack.entities.store(s.base_entities())
-    answers = _decide(pack, store, s.demand_asks())
-    findings = [f for _, fs in answers for f in fs]
+    schema = pack.schema if check_schema else None
+    entities, asks = s.base_entities(), s.demand_asks()
+    at_once = len(demand.targets) <= pack.tables.limits.target_cap
+    if at_once:  # within the cap: one store, one batch (same findings, less overhead)
+        extra, target_asks = s.target_entities()
+        entities, asks = entities + extra, asks + target_asks
+    store = pack.entities.store(entities, schema=schema)
+    answers = _decide(pack, store, asks, schema)
+    findings = [f for ask, fs in answers if ask.target is None for f in fs]
     scope_refused = any(
         f.outcome is Outcome.REFUSE for ask, fs in answers if ask.check == "scope" for f in fs
     )
-    if not scope_refused:
-        extra, asks = s.target_entities()
-        if asks:
-            answers = _decide(pack, pack.entities.store(extra, store), asks)
-            findings += [f for _, fs in answers for f in fs]
+    if scope_refused:
+        return findings
+    if at_once:
+        return findings + [f for ask, fs in answers if ask.target is not None for f in fs]
+    extra, target_asks = s.target_entities()
+    if target_asks:
+        more = pack.entities.store(extra, store, schema=schema)
+        findings += [f for _, fs in _decide(pack, more, target_asks, schema) for f in fs]
     return findings
 
 
-def _decide(pack: PolicyPack, store: Any, asks: list[_Ask]) -> list[tuple[_Ask, list[Finding]]]:
-    """Ask Cedar each distinct question once, in one batch per check; keep the asks' order."""
+def _decide(
+    pack: PolicyPack, store: Any, asks: list[_Ask], schema: Any = None
+) -> list[tuple[_Ask, list[Finding]]]:
+    """Ask Cedar each distinct question once; keep the asks' order.
+
+    Questions about the demand go in one batch, questions about targets in another: Cedar
+    reads every policy of a batch's set for each request, so each batch gets only the
+    policies of its own checks.
+    """
     first: dict[tuple[str, str, str | None], _Ask] = {}
     for ask in asks:
         first.setdefault(ask.key, ask)
-    by_check: dict[str, list[_Ask]] = {}
-    for ask in first.values():
-        by_check.setdefault(ask.check, []).append(ask)
     answers: dict[tuple[str, str, str | None], list[Finding]] = {}
-    for check, questions in by_check.items():
-        results = cedarpy.is_authorized_batch(
-            [_request(q) for q in questions], pack.policies_for(check), store, pack.schema
-        )
-        for q, result in zip(questions, results, strict=True):
-            answers[q.key] = _findings(pack, q, result)
+    for about_targets in (False, True):
+        questions = [q for q in first.values() if (q.target is not None) is about_targets]
+        if not questions:
+            continue
+        policies = pack.policies_for(*{q.check for q in questions})
+        requests = [_request(q) for q in questions]
+        results = cedarpy.is_authorized_batch(requests, policies, store, schema)
+        answers |= {q.key: _findings(pack, q, r) for q, r in zip(questions, results, strict=True)}
     out = []
     for ask in asks:
         found = answers[ask.key]
         if ask is not first[ask.key]:
-            found = [replace(f, target=ask.target) for f in found]
+            found = [_retarget(f, ask.target) for f in found]
         out.append((ask, found))
     return out
+
+
+def _retarget(f: Finding, target: Target | None) -> Finding:
+    """The same finding about another target (``dataclasses.replace`` is slower)."""
+    return Finding(f.rule_id, f.outcome, f.reason, f.remedy, target, f.item, f.role, f.route)
 
 
 def _request(ask: _Ask) -> dict[str, Any]:
