@@ -101,3 +101,38 @@ def test_transaction_rolls_back_on_error(database_url: str) -> None:
     with s.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() == 0
     s.close()
+
+
+def test_merged_writes_fail_only_for_their_own_caller(database_url: str) -> None:
+    s = open_store(database_url)
+    _with_probe(database_url)
+
+    def run(c: sa.Connection, items: list[int]) -> list[int]:
+        if 13 in items:
+            raise ValueError("13 is refused")
+        c.execute(probe.insert(), [{"id": i, "v": "m"} for i in items])
+        return [i * 10 for i in items]
+
+    barrier = threading.Barrier(6)
+    results: dict[int, object] = {}
+
+    def work(i: int) -> None:
+        items = [13] if i == 3 else [i * 2, i * 2 + 1]
+        barrier.wait()
+        try:
+            results[i] = s.writer.submit_merged("probe", items, run)
+        except ValueError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert isinstance(results[3], ValueError)
+    for i in (0, 1, 2, 4, 5):
+        assert results[i] == [i * 20, (i * 2 + 1) * 10]
+    with s.read() as conn:
+        ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
+    assert ids == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11]
+    s.close()

@@ -74,7 +74,6 @@ class Deployment:
     def close(self) -> None:
         self.stop()
         self.sequencer.lock.release()
-        self.ledger.close()
         self.store.close()
 
     def __enter__(self) -> Deployment:

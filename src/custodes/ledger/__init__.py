@@ -13,13 +13,8 @@ publishes tiles, entry bundles and the checkpoint under ``DATA/log/``.
 
 from __future__ import annotations
 
-import logging
-import queue
-import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -33,10 +28,6 @@ MAX_ENTRY_SIZE = 65535
 """tlog-tiles entry bundles prefix each entry with a 16-bit length."""
 
 _IN_CHUNK = 500
-MAX_GROUP = 8192
-"""Most entries one group commit takes."""
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,20 +56,15 @@ class Ledger:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._queue: AppendQueue | None = None
-        self._queue_lock = threading.Lock()
 
     def append_in(self, conn: Connection, entries: Sequence[bytes]) -> list[int]:
         """Append within the caller's transaction; the indexes hold once it commits.
 
         Locks the log's counter row, so call it last in a transaction: concurrent appenders
         (threads or processes) wait for the lock, which is what keeps indexes dense and
-        in commit order."""
+        in commit order. Entries get indexes in order of first appearance."""
         data = _checked(entries)
         hashes = [leaf_hash(e) for e in data]
-        next_index: int = conn.execute(
-            sa.select(log_state.c.next_index).where(log_state.c.id == 1).with_for_update()
-        ).scalar_one()
         known: dict[bytes, int] = {}
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), _IN_CHUNK):
@@ -89,36 +75,34 @@ class Ledger:
                 )
             )
             known.update({bytes(h): int(i) for h, i in rows})
-        indexes: list[int] = []
+        fresh = [h for h in unique if h not in known]
+        if not fresh:
+            return [known[h] for h in hashes]
+        # Reserve indexes by moving the counter; the row lock this takes serialises appenders
+        # until commit. An entry another process committed between the look-up above and this
+        # lock makes the insert below fail on the unique leaf hash, and the caller retries.
+        end: int = conn.execute(
+            log_state.update()
+            .where(log_state.c.id == 1)
+            .values(next_index=log_state.c.next_index + len(fresh))
+            .returning(log_state.c.next_index)
+        ).scalar_one()
+        next_index = end - len(fresh)
         new_rows: list[dict[str, object]] = []
-        for entry, h in zip(data, hashes, strict=True):
-            if h not in known:
-                known[h] = next_index
-                new_rows.append({"idx": next_index, "leaf_hash": h, "data": entry})
-                next_index += 1
-            indexes.append(known[h])
-        if new_rows:
-            conn.execute(log_entries.insert(), new_rows)
-            conn.execute(
-                log_state.update().where(log_state.c.id == 1).values(next_index=next_index)
-            )
-        return indexes
+        by_hash = dict(zip(hashes, data, strict=True))
+        for h in fresh:
+            known[h] = next_index
+            new_rows.append({"idx": next_index, "leaf_hash": h, "data": by_hash[h]})
+            next_index += 1
+        conn.execute(log_entries.insert(), new_rows)
+        return [known[h] for h in hashes]
 
     def append(self, entries: Sequence[bytes]) -> list[int]:
         """Append and return the indexes once the entries are durable.
 
         Concurrent callers share one transaction and one commit (group commit)."""
         data = _checked(entries)
-        if self._queue is None:
-            with self._queue_lock:
-                if self._queue is None:
-                    self._queue = AppendQueue(self)
-        return self._queue.submit(data)
-
-    def close(self) -> None:
-        if self._queue is not None:
-            self._queue.close()
-            self._queue = None
+        return self.store.writer.submit_merged("ledger.append", data, self.append_in)
 
     def size(self) -> int:
         """Entries accepted so far, integrated or not."""
@@ -162,67 +146,3 @@ def _note_body(note: bytes) -> str:
         raise InputError("signed note has no signature block")
     return body + "\n"
 
-
-_Request = tuple[list[bytes], "Future[list[int]]"]
-_STOP: Any = object()
-
-
-class AppendQueue:
-    """Merges concurrent :meth:`Ledger.append` calls into one ``append_in`` and one commit.
-
-    If the merged append fails, each request is retried alone, so that one caller's problem is
-    reported to that caller only."""
-
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._queue: queue.SimpleQueue[_Request] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="custodes-append", daemon=True)
-        self._thread.start()
-
-    def submit(self, entries: list[bytes]) -> list[int]:
-        fut: Future[list[int]] = Future()
-        self._queue.put((entries, fut))
-        return fut.result()
-
-    def close(self) -> None:
-        self._queue.put(_STOP)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            total = len(first[0])
-            stop = False
-            while total < MAX_GROUP:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-                total += len(item[0])
-            self._flush(batch)
-            if stop:
-                return
-
-    def _flush(self, batch: list[_Request]) -> None:
-        merged = [e for entries, _ in batch for e in entries]
-        try:
-            indexes = self._ledger.store.write(lambda c: self._ledger.append_in(c, merged))
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
-            log.warning("group append failed, retrying alone requests=%d", len(batch))
-            for request in batch:
-                self._flush([request])
-            return
-        at = 0
-        for entries, fut in batch:
-            fut.set_result(indexes[at : at + len(entries)])
-            at += len(entries)
