@@ -9,6 +9,14 @@ A data directory holds everything one deployment of custodes owns::
       custodes.db       the embedded SQLite database (unless CUSTODES_DATABASE_URL is set)
       log/              the published log: checkpoint, tiles and entry bundles (tlog-tiles)
 
+Witnesses (c2sp.org/tlog-witness) that must cosign each checkpoint before it is published are
+listed in ``custodes.toml``, with how many of them must cosign (default: all)::
+
+    witness_quorum = 1
+    [[witnesses]]
+    vkey = "witness.example.org+a1b2c3d4+BE..."   # cosignature/v1 verifier key
+    url = "https://witness.example.org/"          # submission prefix
+
 ``CUSTODES_DATABASE_URL`` (for example ``postgresql+psycopg://db.example/custodes``) overrides the
 embedded SQLite database; every process of a deployment must then point at the same database.
 """
@@ -21,9 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from custodes.errors import ConfigError
+from custodes.tlog import TlogError, new_cosignature_verifier
 
 CONFIG_FILE = "custodes.toml"
 DATABASE_URL_ENV = "CUSTODES_DATABASE_URL"
+
+
+@dataclass(frozen=True)
+class WitnessSetting:
+    """A witness the log submits its checkpoints to: its verifier key and submission URL."""
+
+    vkey: str
+    url: str
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,9 @@ class Settings:
     database_url: str
     checkpoint_interval: float = 0.1
     """Seconds the sequencer waits between integrations when the log is idle."""
+    witnesses: tuple[WitnessSetting, ...] = ()
+    witness_quorum: int = 0
+    """How many of ``witnesses`` must cosign a checkpoint before it is published."""
 
     @property
     def log_dir(self) -> Path:
@@ -76,12 +96,36 @@ def load_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     url = database_url or os.environ.get(DATABASE_URL_ENV) or raw.get("database_url")
     if url is not None and not isinstance(url, str):
         raise ConfigError(f"{config_path}: 'database_url' must be a string")
+    witnesses = _witnesses(raw.get("witnesses", []), config_path)
+    quorum = raw.get("witness_quorum", len(witnesses))
+    if not isinstance(quorum, int) or not 0 <= quorum <= len(witnesses):
+        raise ConfigError(f"{config_path}: 'witness_quorum' must be 0..{len(witnesses)}")
     return Settings(
         data_dir=data_dir,
         origin=origin,
         database_url=url or default_database_url(data_dir),
         checkpoint_interval=float(interval),
+        witnesses=witnesses,
+        witness_quorum=quorum,
     )
+
+
+def _witnesses(raw: object, config_path: Path) -> tuple[WitnessSetting, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError(f"{config_path}: 'witnesses' must be a list of tables")
+    witnesses = []
+    for i, item in enumerate(raw):
+        vkey, url = (item.get("vkey"), item.get("url")) if isinstance(item, dict) else (None, None)
+        if not isinstance(vkey, str) or not isinstance(url, str):
+            raise ConfigError(f"{config_path}: witnesses[{i}] needs a vkey and a url")
+        try:
+            new_cosignature_verifier(vkey)
+        except TlogError as exc:
+            raise ConfigError(f"{config_path}: witnesses[{i}].vkey: {exc.detail}") from None
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{config_path}: witnesses[{i}].url must be http(s)")
+        witnesses.append(WitnessSetting(vkey, url))
+    return tuple(witnesses)
 
 
 def write_config(data_dir: Path, origin: str) -> None:

@@ -109,6 +109,7 @@ class Sequencer:
         *,
         max_batch: int = 65536,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        cosign: Callable[[bytes, Callable[[int], list[bytes]]], bytes] | None = None,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -117,6 +118,9 @@ class Sequencer:
         self.lock = lock
         self.max_batch = max_batch
         self.clock = clock
+        self.cosign = cosign
+        """Witnessing: takes the signed note and a consistency prover from an older size, and
+        returns the note with cosignatures (``custodes.ledger.witnessing``)."""
         self._integrated = threading.Condition()
         self._size = -1
         self._republished = False
@@ -168,6 +172,8 @@ class Sequencer:
                 ) from exc
         cp = Checkpoint(self.origin, end, root)
         note = sign_note(format_checkpoint(cp), self.signer)
+        if self.cosign is not None:  # witnesses cosign before anything is stored or published
+            note = self.cosign(note, lambda old: self._prove_from(old, end, overlay))
         with self.store.transaction() as conn:
             if _latest(conn)[0] != old_size and old_size:
                 raise LedgerError("another sequencer integrated concurrently")
@@ -198,6 +204,12 @@ class Sequencer:
         log.info("integrated size=%d added=%d", end, end - old_size)
         self._note_size(end)
         return SignedCheckpoint(cp, note)
+
+    def _prove_from(
+        self, old: int, size: int, overlay: dict[tuple[int, int], bytes]
+    ) -> list[bytes]:
+        with self.store.read() as conn:
+            return prove_consistency(old, size, TileNodeReader(StoredTiles(conn, overlay), size))
 
     def _note_size(self, size: int) -> None:
         with self._integrated:
