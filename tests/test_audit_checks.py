@@ -83,7 +83,9 @@ class Story:
             **f,
         )
 
-    def approval(self, demand: str = "d_1", role: str = "legal", staff: str = "approver-1") -> int:
+    def approval(
+        self, demand: str = "d_1", role: str = "approver", staff: str = "approver-1"
+    ) -> int:
         return self.add("approval.given", demand, {"staff": staff}, disclose=True, role=role)
 
     def approved(self, demand: str = "d_1", approvals: int = 2, pack: str = PACK) -> int:
@@ -107,8 +109,8 @@ class Story:
         """A demand handled by the book, up to its production; returns the execution index."""
         self.received(demand, **received)
         self.screened(demand, subjects=subjects or (str(received.get("authority", "US")),))
-        self.approval(demand, "legal", "approver-1")
-        self.approval(demand, "custodian", "approver-2")
+        self.approval(demand, "approver", "approver-1")
+        self.approval(demand, "approver", "approver-2")
         self.approved(demand)
         executed = self.executed(demand)
         self.produced(demand)
@@ -160,7 +162,7 @@ def test_a_decision_claiming_approvals_that_were_not_logged() -> None:
     story.received()
     story.screened()
     a = story.approval(staff="a")
-    b = story.approval(role="custodian", staff="b")
+    b = story.approval(role="approver", staff="b")
     decided = story.approved(approvals=3)
     executed = story.executed()
     assert codes(story.findings()) == [("missing_approvals", (a, b, decided, executed))]
@@ -172,18 +174,32 @@ def test_approvals_given_after_the_decision_do_not_count() -> None:
     story.screened()
     a = story.approval(staff="a")
     decided = story.approved(approvals=1)
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     executed = story.executed()
     assert codes(story.findings()) == [("missing_approvals", (a, decided, executed))]
+
+
+def test_specialist_sign_offs_come_on_top_of_dual_control() -> None:
+    story = Story()
+    story.received()
+    story.screened()
+    story.add("demand.review_opened", roles=["legal_counsel"])
+    counsel = story.approval(role="legal_counsel", staff="c")
+    approver = story.approval(staff="a")
+    decided = story.approved()
+    executed = story.executed()
+    assert codes(story.findings()) == [
+        ("missing_approvals", (counsel, approver, decided, executed))
+    ]
 
 
 def test_a_role_review_asked_for_must_approve() -> None:
     story = Story()
     story.received()
     story.screened()
-    story.add("demand.review_opened", roles=["privacy"])
+    story.add("demand.review_opened", roles=["legal_counsel"])
     story.approval(staff="a")
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     decided = story.approved()
     executed = story.executed()
     assert codes(story.findings()) == [("missing_role", (decided, executed))]
@@ -239,7 +255,7 @@ def test_an_execution_under_another_pack() -> None:
     story.received()
     screened = story.screened()
     story.approval(staff="a")
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     decided = story.approved()
     executed = story.executed(pack=OTHER_PACK)
     assert codes(story.findings()) == [("pack_mismatch", (screened, decided, executed))]
@@ -250,7 +266,7 @@ def test_an_emergency_needs_one_approval_after_a_registered_callback() -> None:
     story.received(kind="emergency_disclosure", instrument="emergency_request")
     story.add("emergency.callback_recorded", callback="registered", channel_kind="phone")
     story.screened()
-    story.approval(role="emergency_approver")
+    story.approval(role="approver")
     story.approved(approvals=1)
     story.executed(kind="emergency_disclosure")
     story.add("emergency.follow_up_completed")
@@ -262,7 +278,7 @@ def test_an_emergency_needs_one_approval_after_a_registered_callback() -> None:
         "emergency.callback_recorded", callback="unregistered", channel_kind="chat"
     )
     unverified.screened()
-    unverified.approval(role="emergency_approver")
+    unverified.approval(role="approver")
     decided = unverified.approved(approvals=1)
     executed = unverified.executed(kind="emergency_disclosure")
     unverified.add("emergency.follow_up_completed")
@@ -276,7 +292,7 @@ def test_self_approval_and_duplicate_approvers_from_disclosed_openings() -> None
     intake = story.received(staff="alice")
     story.screened()
     own = story.approval(staff="alice")
-    twice = story.approval(role="custodian", staff="alice")
+    twice = story.approval(role="approver", staff="alice")
     story.approved()
     story.executed()
     assert codes(story.findings()) == [
@@ -306,7 +322,7 @@ def test_a_foreign_subject_without_a_treaty_route() -> None:
     received = story.received(authority="CN")
     screened = story.screened(subjects=("US",))
     story.approval(staff="a")
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     story.approved()
     executed = story.executed()
     assert codes(story.findings()) == [("foreign_effect", (received, screened, executed))]
@@ -318,7 +334,7 @@ def test_foreign_subjects_refused_and_dropped_are_lawful() -> None:
     refusal = {"rule": "jurisdiction.subject_outside", "outcome": "refuse", "target": 1}
     story.screened(outcome="escalate", subjects=("DE", "FR"), findings=[refusal])
     story.approval(staff="a")
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     narrowed: dict[str, Any] = {
         "pack": PACK,
         "approvals": 2,
@@ -332,7 +348,7 @@ def test_foreign_subjects_refused_and_dropped_are_lawful() -> None:
     fixed.received(authority="DE", target_count=2)
     fixed.screened(outcome="escalate", subjects=("DE", "FR"), findings=[refusal])
     fixed.approval(staff="a")
-    fixed.approval(role="custodian", staff="b")
+    fixed.approval(role="approver", staff="b")
     fixed.add("demand.narrowed", **(narrowed | {"dropped_targets": 1}))
     fixed.executed()
     assert fixed.findings() == []
@@ -348,6 +364,20 @@ def test_treaty_instruments_and_domestic_subdivisions_reach() -> None:
     assert [f.demand for f in story.findings() if f.code == "foreign_effect"] == ["d_br"]
 
 
+def test_a_route_does_not_undo_a_jurisdiction_refusal() -> None:
+    story = Story()
+    story.received(authority="GB", instrument="cloud_act_order")
+    refusal = {"rule": "jurisdiction.subject_outside", "outcome": "refuse", "target": 0}
+    story.screened(subjects=("US",), findings=[refusal], route="us_uk_data_access_agreement")
+    story.approval(staff="a")
+    story.approval(staff="b")
+    story.approved()
+    executed = story.executed()
+    findings = story.findings()
+    assert codes(findings) == [("foreign_effect", (0, 1, executed))]
+    assert "1 target(s) refused on jurisdiction grounds, 0 dropped" in findings[0].detail
+
+
 def test_a_restriction_in_a_foreign_territory() -> None:
     story = Story()
     received = story.received(
@@ -355,7 +385,7 @@ def test_a_restriction_in_a_foreign_territory() -> None:
     )
     story.screened()
     story.approval(staff="a")
-    story.approval(role="custodian", staff="b")
+    story.approval(role="approver", staff="b")
     story.approved()
     applied = story.add(
         "restriction.applied",
@@ -373,7 +403,7 @@ def test_emergency_follow_up_late_and_missing() -> None:
     story.received(kind="emergency_disclosure", instrument="emergency_request")
     story.add("emergency.callback_recorded", callback="registered", channel_kind="phone")
     story.screened()
-    story.approval(role="emergency_approver")
+    story.approval(role="approver")
     story.approved(approvals=1)
     executed = story.executed(kind="emergency_disclosure")
     late = story.add("emergency.follow_up_completed", at=story.time + timedelta(hours=49))

@@ -106,7 +106,7 @@ def _disclosure(n: int, authority: str, instrument: str, subjects: list[str]) ->
         _received("disclosure", instrument, authority, 1 + n % 3, n % 5, categories=cats),
         _screened("pass", subjects),
         ("demand.review_opened", {"roles": []}, {"staff": _staff(5 + n % 3)}),
-        *_approvals(["legal", "custodian"], [5 + n % 3, 8 + n % 3]),
+        *_approvals(["approver", "approver"], [5 + n % 3, 8 + n % 3]),
         ("demand.approved", {"pack": PACK, "approvals": 2, "target_count": 1 + n % 3}, {}),
         ("demand.executed", {"pack": PACK, "demand_kind": "disclosure"}, {"staff": _staff(11)}),
         (
@@ -134,7 +134,7 @@ def _refused(n: int) -> list[Step]:
             3,
             n % 5,
             categories=["participant_list", "subscriber_info"],
-            authority_kind="security",
+            authority_kind="intelligence",
         ),
         _screened("refuse", ["US"], outside),
         (
@@ -162,11 +162,11 @@ def _narrowed_with_gag(n: int) -> list[Step]:
             nondisclosure="dated",
         ),
         _screened("escalate", ["DE", "FR"], findings),
-        ("demand.review_opened", {"roles": ["privacy"]}, {"staff": _staff(6)}),
-        *_approvals(["privacy", "legal"], [6, 9]),
+        ("demand.review_opened", {"roles": ["legal_counsel"]}, {"staff": _staff(6)}),
+        *_approvals(["legal_counsel", "approver", "approver"], [6, 9, 5]),
         (
             "demand.narrowed",
-            {"pack": PACK, "approvals": 2, "target_count": 1, "dropped_targets": 1},
+            {"pack": PACK, "approvals": 3, "target_count": 1, "dropped_targets": 1},
             {"targets": ["u-de000"]},
         ),
         ("demand.executed", {"pack": PACK, "demand_kind": "disclosure"}, {"staff": _staff(11)}),
@@ -200,7 +200,7 @@ def _emergency(n: int) -> list[Step]:
             {"staff": _staff(n % 5), "channel": "+1 555 0100"},
         ),
         _screened("pass", ["US"]),
-        *_approvals(["emergency_approver"], [7]),
+        *_approvals(["approver"], [7]),
         ("demand.approved", {"pack": PACK, "approvals": 1}, {}),
         (
             "demand.executed",
@@ -241,7 +241,7 @@ def _restriction(n: int) -> list[Step]:
             territories=["US"],
         ),
         _screened("pass", ["US"]),
-        *_approvals(["legal", "trust_safety"], [6, 10]),
+        *_approvals(["approver", "approver"], [6, 10]),
         ("demand.approved", {"pack": PACK, "approvals": 2, "target_count": 1}, {}),
         ("demand.executed", {"pack": PACK, "demand_kind": "restriction"}, {"staff": _staff(11)}),
         (
@@ -258,7 +258,7 @@ def _preservation(n: int) -> list[Step]:
     return [
         _received("preservation", "preservation_request", "US", 2, n % 5, categories=["content"]),
         _screened("pass", ["US"]),
-        *_approvals(["legal", "custodian"], [5, 8]),
+        *_approvals(["approver", "approver"], [5, 8]),
         ("demand.approved", {"pack": PACK, "approvals": 2, "target_count": 2}, {}),
         ("demand.executed", {"pack": PACK, "demand_kind": "preservation"}, {"staff": _staff(11)}),
         (
@@ -333,7 +333,7 @@ def _preamble() -> list[tuple[str | None, Step]]:
         ("FR", "prosecutor"),
         ("GB", "police"),
         ("BR", "police"),
-        ("CN", "security"),
+        ("CN", "intelligence"),
     ):
         steps.append(
             (
@@ -349,7 +349,7 @@ def _preamble() -> list[tuple[str | None, Step]]:
                 ),
             )
         )
-    for s, role in ((5, "legal"), (6, "privacy"), (7, "emergency_approver"), (8, "custodian")):
+    for s, role in ((5, "approver"), (6, "legal_counsel"), (7, "approver"), (8, "approver")):
         steps.append(
             (
                 None,

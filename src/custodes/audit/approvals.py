@@ -14,10 +14,12 @@ code                          violated when
                               came after the last decision
 ``unapproved_effect``         no ``demand.approved``/``demand.narrowed`` in the current
                               version after the screening, or the demand was closed/withdrawn
-``missing_approvals``         fewer ``approval.given`` before the decision than required (two
-                              people; one for an emergency disclosure), or the decision
-                              claims more approvals than were logged
-``missing_role``              a role ``demand.review_opened`` asked for never approved
+``missing_approvals``         fewer ``approval.given`` before the decision than dual control
+                              requires (two; one for an emergency disclosure), not counting
+                              the specialist sign-offs review asked for, which come in
+                              addition; or the decision claims more approvals than were logged
+``missing_role``              a specialist role ``demand.review_opened`` asked for never
+                              approved
 ``emergency_without_callback``an emergency disclosure decided without a ``registered`` call-back
 ``pack_mismatch``             the execution, the decision and the screening name different
                               policy packs
@@ -194,10 +196,11 @@ class ApprovalCheck(Check):
         given = [(i, role) for i, role in v.approvals if i < d_index]
         emergency = EMERGENCY in (v.kind, _demand_kind(event))
         needed = 1 if emergency else DUAL_CONTROL
-        if len(given) < needed or claimed > len(given):
+        control = [i for i, role in given if role not in v.roles]  # specialists come on top
+        if len(control) < needed or claimed > len(given):
             detail = (
-                f"{len(given)} approval(s) logged before the decision, which claims {claimed}; "
-                f"{needed} needed"
+                f"{len(control)} approval(s) besides specialist sign-offs before the decision, "
+                f"which claims {claimed} in all; {needed} needed"
             )
             problems.append(("missing_approvals", detail, (d_index, *(i for i, _ in given))))
         missing = sorted(v.roles - {role for _, role in given})

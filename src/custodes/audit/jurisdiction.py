@@ -9,11 +9,13 @@ restriction. A jurisdiction is *domestic* when its country (the first two letter
 ``cloud_act_order``, ``epoc``, ``epoc_pr``), or a ``route`` fact on any event of the version,
 counts as a route.
 
-Without a route, an effect whose demand has foreign subjects is ``foreign_effect`` unless the
-screening refused those targets on jurisdiction or territory grounds and the demand was
-narrowed by at least as many targets; a restriction applied to a foreign territory, or an
-effect despite a demand-level jurisdiction refusal, is ``foreign_effect`` too. Effects of a
-demand whose authority's jurisdiction was not logged are counted in a note, not judged.
+An effect is ``foreign_effect`` when screening refused the whole demand on jurisdiction or
+territory grounds, or refused some targets on those grounds and the demand was not narrowed by
+at least as many targets (a route never undoes a refusal); and, without a route, when the
+demand has foreign subjects that no jurisdiction rule refused, or a restriction is applied in
+a foreign territory. A route is a treaty instrument, a ``route`` fact, or a passing
+``jurisdiction.treaty_route`` finding. Effects of a demand whose authority's jurisdiction was
+not logged are judged on the refusals only, and counted in a note.
 
 >>> is_domestic("US-CA", "US"), is_domestic("FR", "DE")
 (True, False)
@@ -36,12 +38,20 @@ from custodes.events import (
     Event,
 )
 
-__all__ = ["RULE_PREFIXES", "TREATY_INSTRUMENTS", "JurisdictionCheck", "is_domestic"]
+__all__ = [
+    "RULE_PREFIXES",
+    "TREATY_INSTRUMENTS",
+    "TREATY_ROUTE_RULE",
+    "JurisdictionCheck",
+    "is_domestic",
+]
 
 TREATY_INSTRUMENTS = frozenset({"mlat_request", "cloud_act_order", "epoc", "epoc_pr"})
 """Instrument kinds that only exist under a treaty or cross-border agreement."""
 RULE_PREFIXES = ("jurisdiction.", "territory.")
 """Screening rules whose refusals are about reach."""
+TREATY_ROUTE_RULE = "jurisdiction.treaty_route"
+"""The screening rule whose passing finding says a treaty route covers a target."""
 
 
 def is_domestic(code: str, authority: str) -> bool:
@@ -108,9 +118,12 @@ class JurisdictionCheck(Check):
         reach.refused_targets, reach.refused_whole = set(), False
         findings = event.facts.get("findings")
         for f in findings if isinstance(findings, tuple) else ():
-            if not isinstance(f, Mapping) or f.get("outcome") != "refuse":
+            if not isinstance(f, Mapping):
                 continue
-            if not str(f.get("rule", "")).startswith(RULE_PREFIXES):
+            rule, outcome = str(f.get("rule", "")), f.get("outcome")
+            if rule == TREATY_ROUTE_RULE and outcome == "pass":
+                reach.route = True
+            if outcome != "refuse" or not rule.startswith(RULE_PREFIXES):
                 continue
             target = f.get("target")
             if isinstance(target, int):
@@ -119,38 +132,48 @@ class JurisdictionCheck(Check):
                 reach.refused_whole = True
 
     def _judge(self, index: int, event: Event, reach: _Reach) -> list[Finding]:
-        if reach.authority is None:
+        why = self._refusal_ignored(reach)
+        if why is None and reach.authority is None:
             self._unchecked += 1
             return []
-        authority = reach.authority
-        territories = reach.territories
-        if event.kind == RESTRICTION_APPLIED:
-            territories = _codes(event.facts.get("territories")) or territories
-        foreign = sorted({c for c in reach.subjects if not is_domestic(c, authority)})
-        abroad = sorted({c for c in territories if not is_domestic(c, authority)})
-        if reach.route or not (foreign or abroad):
-            return []
-        if abroad:
-            why = f"it restricts in {', '.join(abroad)}"
-        elif reach.refused_whole:
-            why = "a jurisdiction rule refused the whole demand"
-        elif not reach.refused_targets:
-            why = f"subjects in {', '.join(foreign)} and no jurisdiction rule refused them"
-        elif reach.dropped < len(reach.refused_targets):
-            why = (
-                f"{len(reach.refused_targets)} target(s) refused on jurisdiction grounds, "
-                f"{reach.dropped} dropped"
-            )
-        else:
+        if why is None and reach.authority is not None and not reach.route:
+            why = self._reach_abroad(event, reach, reach.authority)
+        if why is None:
             return []
         reach.reported = True
         screened = () if reach.screened is None else (reach.screened,)
         entries = tuple(sorted({reach.received, index, *screened}))
-        detail = (
-            f"{event.kind} of demand {event.demand} by an authority in {authority} "
-            f"without a treaty route: {why}"
-        )
+        by = f" by an authority in {reach.authority}" if reach.authority else ""
+        detail = f"{event.kind} of demand {event.demand}{by}: {why}"
         return [Finding("foreign_effect", detail, entries, event.demand)]
+
+    @staticmethod
+    def _refusal_ignored(reach: _Reach) -> str | None:
+        """Screening refused (part of) the demand on reach; a route does not undo that."""
+        if reach.refused_whole:
+            return "a jurisdiction rule refused the whole demand"
+        if reach.dropped < len(reach.refused_targets):
+            return (
+                f"{len(reach.refused_targets)} target(s) refused on jurisdiction grounds, "
+                f"{reach.dropped} dropped"
+            )
+        return None
+
+    @staticmethod
+    def _reach_abroad(event: Event, reach: _Reach, authority: str) -> str | None:
+        territories = reach.territories
+        if event.kind == RESTRICTION_APPLIED:
+            territories = _codes(event.facts.get("territories")) or territories
+        abroad = sorted({c for c in territories if not is_domestic(c, authority)})
+        if abroad:
+            return f"it restricts in {', '.join(abroad)} without a treaty route"
+        foreign = sorted({c for c in reach.subjects if not is_domestic(c, authority)})
+        if foreign and not reach.refused_targets:
+            return (
+                f"subjects in {', '.join(foreign)}, no treaty route, "
+                "and no jurisdiction rule refused them"
+            )
+        return None
 
     def notes(self) -> Iterable[str]:
         if self._unchecked:
