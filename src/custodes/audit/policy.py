@@ -59,7 +59,6 @@ from custodes.tlog.encoding import parse_decimal
 from custodes.tlog.note import ED25519, parse_vkey
 
 __all__ = [
-    "MAX_CHECKPOINT_SIZE",
     "MAX_POLICY_SIZE",
     "NONE",
     "Policy",
