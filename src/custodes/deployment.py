@@ -21,6 +21,7 @@ from custodes.ledger import Ledger
 from custodes.ledger.lock import leader_lock
 from custodes.ledger.publish import Publisher
 from custodes.ledger.sequencer import Sequencer
+from custodes.ledger.witnessing import WitnessEndpoint, Witnessing
 from custodes.settings import Settings, write_config
 from custodes.store import Store, open_store
 from custodes.tlog import KeyFormatError, generate_key, new_signer, new_verifier
@@ -43,12 +44,21 @@ class Deployment:
             raise ConfigError(f"{settings.skey_path}: {exc}") from exc
         self.vkey = settings.vkey_path.read_text(encoding="utf-8").strip()
         self.verifier = new_verifier(self.vkey)
+        self.witnessing = (
+            Witnessing(
+                [WitnessEndpoint(w.vkey, w.url) for w in settings.witnesses],
+                settings.witness_quorum,
+            )
+            if settings.witnesses
+            else None
+        )
         self.sequencer = Sequencer(
             store,
             signer,
             settings.origin,
             Publisher(settings.log_dir),
             leader_lock(store.engine, settings.lock_path),
+            cosign=self.witnessing,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,6 +84,8 @@ class Deployment:
     def close(self) -> None:
         self.stop()
         self.sequencer.lock.release()
+        if self.witnessing is not None:
+            self.witnessing.close()
         self.store.close()
 
     def __enter__(self) -> Deployment:

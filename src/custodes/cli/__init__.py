@@ -9,8 +9,11 @@ from typing import Annotated
 
 import typer
 
+from custodes.cli import audit as audit_cmd
 from custodes.cli import demo as demo_cmd
 from custodes.cli import log as log_cmd
+from custodes.cli import policy as policy_cmd
+from custodes.cli import witness as witness_cmd
 from custodes.cli.output import console, reported_errors
 from custodes.deployment import init_data_dir, open_deployment
 from custodes.settings import load_settings
@@ -22,7 +25,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(log_cmd.app, name="log")
+app.add_typer(policy_cmd.app, name="policy")
+app.add_typer(witness_cmd.app, name="witness")
 app.command("demo")(demo_cmd.demo)
+app.command("audit")(audit_cmd.audit)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
 

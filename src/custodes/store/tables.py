@@ -9,6 +9,7 @@ share :data:`metadata`; every change to a table goes through an Alembic migratio
 - ``log_tiles``: the hash tiles of the integrated tree (tlog-tiles), full and the current
   partial one per level; the published files under ``DATA/log/tile/`` are copies of these rows.
 - ``log_checkpoints``: every signed checkpoint, by tree size.
+- ``event_openings``: the private openings of each event's commitments, by log index.
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ log_checkpoints = Table(
     Column("note", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+event_openings = Table(
+    "event_openings",
+    metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("openings", LargeBinary, nullable=False),
+)
+"""The salts and values behind each event's commitments (private; opened entry by entry)."""
