@@ -14,7 +14,8 @@ input from outside. The schema is created by the migration ``0003_demands``.
 - ``demand_documents``: the legal instrument's document, by SHA-256.
 - ``approvals``: every ``approval.given`` of a demand's current version (one per person).
 - ``demand_clocks``: deadlines that run for a demand, and when they were met or alerted.
-- ``demand_events``: the log index of every event about a demand (its history).
+- ``demand_events``: the log index of every event about a demand (its history), with who
+  acted and the reason they wrote (kept privately: not every event commits to a note).
 - ``tos_actions``: terms-of-service actions, and the demand each was linked to.
 """
 
@@ -141,6 +142,8 @@ demand_events = Table(
     Column("log_index", BigInteger, primary_key=True, autoincrement=False),
     Column("kind", Text, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    Column("staff_id", Text, nullable=True),
+    Column("note", Text, nullable=True),
 )
 
 tos_actions = Table(

@@ -97,6 +97,8 @@ def upgrade() -> None:
         sa.Column("log_index", sa.BigInteger, primary_key=True, autoincrement=False),
         sa.Column("kind", sa.Text, nullable=False),
         sa.Column("at", _TZ, nullable=False),
+        sa.Column("staff_id", sa.Text, nullable=True),
+        sa.Column("note", sa.Text, nullable=True),
     )
     op.create_table(
         "tos_actions",

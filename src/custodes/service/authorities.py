@@ -1,0 +1,201 @@
+"""The authorities registry: who may send demands, with which keys, and how to call them back.
+
+An authority is registered before it can send demands (failure mode F2): its jurisdiction, its
+standing, the Ed25519 keys its requests are signed with (RFC 9421) and the call-back channels
+staff use to confirm an emergency. Channels are part of the registration, so that a call-back
+can only count as ``registered`` on a channel recorded before the emergency arrived.
+
+================================  =========================================================
+use-case                          event
+================================  =========================================================
+:func:`register_authority`        ``authority.registered``
+:func:`add_key`                   ``authority.key_added``
+:func:`revoke_key`                ``authority.key_revoked``
+:func:`suspend_authority`         ``authority.suspended``
+:func:`reinstate_authority`       ``authority.reinstated``
+================================  =========================================================
+
+Each takes the ``authority.manage`` permission (the ``admin`` role). Names, ids and keys go
+into the log only as salted commitments; the jurisdiction and kind are public facts.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import ConflictError, NotFoundError
+from custodes.events import (
+    AUTHORITY_KEY_ADDED,
+    AUTHORITY_KEY_REVOKED,
+    AUTHORITY_REGISTERED,
+    AUTHORITY_REINSTATED,
+    AUTHORITY_SUSPENDED,
+)
+from custodes.model import Authority, Standing, VerificationKey, format_authority, parse_authority
+from custodes.store.demand_tables import authorities
+
+from . import Services, record
+from .staff import load_staff, permit
+
+__all__ = [
+    "add_key",
+    "find_authority",
+    "get_authority",
+    "list_authorities",
+    "register_authority",
+    "reinstate_authority",
+    "revoke_key",
+    "suspend_authority",
+]
+
+
+def find_authority(conn: Connection, authority_id: str | None) -> Authority | None:
+    """The registered authority ``authority_id``, or None (unregistered, or no id at all)."""
+    if authority_id is None:
+        return None
+    raw = conn.execute(
+        sa.select(authorities.c.record).where(authorities.c.id == authority_id)
+    ).scalar_one_or_none()
+    return None if raw is None else parse_authority(json.loads(raw))
+
+
+def _require(conn: Connection, authority_id: str) -> Authority:
+    found = find_authority(conn, authority_id)
+    if found is None:
+        raise NotFoundError(f"no registered authority {authority_id!r}", authority=authority_id)
+    return found
+
+
+def get_authority(services: Services, authority_id: str) -> Authority:
+    """One registered authority (``NotFoundError`` if there is none)."""
+    with services.store.read() as conn:
+        return _require(conn, authority_id)
+
+
+def list_authorities(services: Services) -> list[Authority]:
+    """Every registered authority, by id."""
+    with services.store.read() as conn:
+        rows = conn.execute(sa.select(authorities.c.record).order_by(authorities.c.id))
+        return [parse_authority(json.loads(r[0])) for r in rows]
+
+
+def _save(conn: Connection, services: Services, authority: Authority) -> None:
+    conn.execute(
+        authorities.update()
+        .where(authorities.c.id == authority.id)
+        .values(
+            standing=authority.standing.value,
+            record=json.dumps(format_authority(authority), sort_keys=True),
+            updated_at=services.clock(),
+        )
+    )
+
+
+def _key_text(key: VerificationKey) -> str:
+    return f"{key.id} {base64.b64encode(key.ed25519).decode()}"
+
+
+def register_authority(services: Services, authority: Authority, *, by: str) -> int:
+    """Register ``authority`` (with its keys and call-back channels); logs
+    ``authority.registered``."""
+
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        if find_authority(conn, authority.id) is not None:
+            raise ConflictError(f"authority {authority.id!r} is already registered")
+        now = services.clock()
+        conn.execute(
+            authorities.insert().values(
+                id=authority.id,
+                jurisdiction=authority.jurisdiction,
+                standing=authority.standing.value,
+                record=json.dumps(format_authority(authority), sort_keys=True),
+                registered_at=now,
+                updated_at=now,
+            )
+        )
+        return record(
+            conn,
+            services,
+            AUTHORITY_REGISTERED,
+            facts={
+                "authority_jurisdiction": authority.jurisdiction,
+                "authority_kind": authority.kind.value,
+            },
+            private={"authority": authority.id, "name": authority.name, "staff": by},
+        )
+
+    return services.write(work)
+
+
+def add_key(services: Services, authority_id: str, key: VerificationKey, *, by: str) -> int:
+    """Register another verification key; logs ``authority.key_added``."""
+
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        authority = _require(conn, authority_id)
+        if authority.key(key.id) is not None:
+            raise ConflictError(f"authority {authority_id!r} already has a key {key.id!r}")
+        _save(conn, services, replace(authority, keys=(*authority.keys, key)))
+        private = {"authority": authority_id, "key": _key_text(key), "staff": by}
+        return record(conn, services, AUTHORITY_KEY_ADDED, private=private)
+
+    return services.write(work)
+
+
+def revoke_key(services: Services, authority_id: str, key_id: str, *, by: str) -> int:
+    """Revoke a verification key (requests signed with it stop verifying); logs
+    ``authority.key_revoked``."""
+
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        authority = _require(conn, authority_id)
+        key = authority.key(key_id)
+        if key is None:
+            raise NotFoundError(f"authority {authority_id!r} has no key {key_id!r}")
+        kept = tuple(k for k in authority.keys if k.id != key_id)
+        _save(conn, services, replace(authority, keys=kept))
+        private = {"authority": authority_id, "key": _key_text(key), "staff": by}
+        return record(conn, services, AUTHORITY_KEY_REVOKED, private=private)
+
+    return services.write(work)
+
+
+def _set_standing(
+    services: Services, authority_id: str, standing: Standing, by: str, note: str | None
+) -> int:
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        authority = _require(conn, authority_id)
+        if authority.standing is standing:
+            raise ConflictError(f"authority {authority_id!r} is already {standing.value}")
+        _save(conn, services, replace(authority, standing=standing))
+        facts = {"authority_jurisdiction": authority.jurisdiction}
+        private = {"authority": authority_id, "staff": by}
+        if standing is Standing.SUSPENDED:
+            return record(
+                conn,
+                services,
+                AUTHORITY_SUSPENDED,
+                facts=facts,
+                private=private | {"note": note or ""},
+            )
+        return record(conn, services, AUTHORITY_REINSTATED, facts=facts, private=private)
+
+    return services.write(work)
+
+
+def suspend_authority(services: Services, authority_id: str, *, by: str, reason: str) -> int:
+    """Suspend an authority: screening refuses its demands (``requester.suspended``) until it
+    is reinstated; logs ``authority.suspended``."""
+    return _set_standing(services, authority_id, Standing.SUSPENDED, by, reason)
+
+
+def reinstate_authority(services: Services, authority_id: str, *, by: str) -> int:
+    """Reinstate a suspended authority; logs ``authority.reinstated``."""
+    return _set_standing(services, authority_id, Standing.ACTIVE, by, None)

@@ -1,0 +1,397 @@
+"""Demands at intake, and the stored record every other demand use-case works on.
+
+A demand enters custodes in one of two ways (failure mode F1: there is no third):
+
+* through the signed API: the web layer checks the RFC 9421 signature against the
+  authority's registered keys and calls :func:`receive_demand` with ``intake=None`` and
+  ``signature=valid``;
+* typed in by an intake employee (a demand that came by post, by e-mail or, as in 2020, as a
+  chat message): ``intake`` names the employee and ``signature`` says what they could
+  establish (usually ``missing``). Screening then refuses what is not properly signed.
+
+Either way the demand is stored, its instrument document hashed (SHA-256) and kept, its
+response clock started, and ``demand.received`` logged, in one transaction. The other
+use-cases here:
+
+==============================  =================================  ====================
+use-case                        moves                              event
+==============================  =================================  ====================
+:func:`receive_demand`          (new) → received                   ``demand.received``
+:func:`record_callback`         received → received (emergency)    ``emergency.callback_recorded``
+:func:`amend_demand`            clarification_requested →          ``demand.amended``
+                                received (a new version)
+:func:`withdraw_demand`         open → withdrawn                   ``demand.withdrawn``
+:func:`close_demand`            refused/withdrawn/executed/... →   ``demand.closed``
+                                closed
+==============================  =================================  ====================
+
+The stored record (:class:`~custodes.service.lifecycle.DemandRecord`) and the moves every
+use-case makes are in :mod:`custodes.service.lifecycle`; screening is in
+:mod:`custodes.service.screening`, review and dual control in :mod:`custodes.service.review`,
+what execution may do in :mod:`custodes.service.scope`, deadlines in
+:mod:`custodes.service.clocks`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import (
+    AuthError,
+    ConflictError,
+    ForbiddenError,
+    InputError,
+    SignatureError,
+    TooLargeError,
+)
+from custodes.events import (
+    DEMAND_AMENDED,
+    DEMAND_CLOSED,
+    DEMAND_RECEIVED,
+    DEMAND_WITHDRAWN,
+    EMERGENCY_CALLBACK_RECORDED,
+)
+from custodes.model import (
+    Authority,
+    CallbackStatus,
+    Channel,
+    Demand,
+    DemandKind,
+    DemandState,
+    SignatureStatus,
+    format_demand,
+    response_clock,
+)
+from custodes.policy import authorize
+from custodes.store.demand_tables import demand_targets, demands
+
+from . import Services
+from .authorities import find_authority
+from .lifecycle import (
+    MAX_DOCUMENT_BYTES,
+    DemandRecord,
+    HistoryEntry,
+    check_reason,
+    db_time,
+    get_demand,
+    history,
+    load_demand,
+    log_event,
+    move,
+    start_clock,
+    store_document,
+)
+from .staff import load_staff, permit
+
+__all__ = [
+    "DemandRecord",
+    "HistoryEntry",
+    "amend_demand",
+    "close_demand",
+    "get_demand",
+    "history",
+    "receive_demand",
+    "record_callback",
+    "withdraw_demand",
+]
+
+
+# -- intake --------------------------------------------------------------------------------
+
+
+def _with_document(demand: Demand, document: bytes | None) -> Demand:
+    if document is None:
+        return demand
+    if len(document) > MAX_DOCUMENT_BYTES:
+        raise TooLargeError(f"the document is over {MAX_DOCUMENT_BYTES} bytes")
+    digest = hashlib.sha256(document).hexdigest()
+    stated = demand.instrument.document_sha256
+    if stated is not None and stated != digest:
+        raise InputError(
+            "the attached document does not match instrument.document_sha256",
+            stated=stated,
+            actual=digest,
+        )
+    return replace(demand, instrument=replace(demand.instrument, document_sha256=digest))
+
+
+def _received_facts(
+    demand: Demand, authority: Authority | None, signature: SignatureStatus
+) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "demand_kind": demand.kind.value,
+        "instrument_kind": demand.instrument.kind.value,
+        "target_count": len(demand.targets),
+        "signature": signature.value,
+    }
+    if authority is not None:
+        facts["authority_jurisdiction"] = authority.jurisdiction
+        facts["authority_kind"] = authority.kind.value
+    if demand.categories:
+        facts["categories"] = [c.value for c in demand.categories]
+    if demand.restriction is not None:
+        facts["restriction_action"] = demand.restriction.action.value
+        if demand.restriction.territories:
+            facts["territories"] = list(demand.restriction.territories)
+        if demand.restriction.duration_days is not None:
+            facts["duration_days"] = demand.restriction.duration_days
+    if demand.nondisclosure is not None:
+        facts["nondisclosure"] = "undated" if demand.nondisclosure.until is None else "dated"
+    return facts
+
+
+def _received_private(
+    demand: Demand, intake: str | None, body: bytes | None
+) -> dict[str, str | Sequence[str]]:
+    if body is None:
+        body = json.dumps(format_demand(demand), sort_keys=True, separators=(",", ":")).encode()
+    private: dict[str, str | Sequence[str]] = {
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "targets": [str(t) for t in demand.targets],
+    }
+    if demand.authority_id is not None:
+        private["authority"] = demand.authority_id
+    if demand.instrument.reference:
+        private["instrument_reference"] = demand.instrument.reference
+    if demand.instrument.document_sha256 is not None:
+        private["document_sha256"] = demand.instrument.document_sha256
+    if demand.offence is not None:
+        private["offence"] = demand.offence.category
+    if intake is not None:
+        private["staff"] = intake
+    return private
+
+
+def _check_submitter(
+    services: Services,
+    conn: Connection,
+    *,
+    authority: Authority | None,
+    signature: SignatureStatus,
+    intake: str | None,
+    action: str,
+) -> None:
+    """Typed in by permitted staff, or sent through the API by a registered authority whose
+    signature verified."""
+    if intake is not None:
+        permit(services, load_staff(conn, intake), "demand.intake")
+        return
+    if authority is None:
+        raise AuthError("a demand sent through the API must come from a registered authority")
+    if signature is not SignatureStatus.VALID:
+        raise SignatureError("the demand's signature did not verify against a registered key")
+    if authority.is_active:
+        authorize(services.pack, authority, action).check()
+
+
+def _store_targets(conn: Connection, demand: Demand) -> None:
+    conn.execute(demand_targets.delete().where(demand_targets.c.demand_id == demand.id))
+    rows = [
+        {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
+        for i, t in enumerate(demand.targets)
+    ]
+    if rows:
+        conn.execute(demand_targets.insert(), rows)
+
+
+def _version_values(demand: Demand, signature: SignatureStatus) -> dict[str, Any]:
+    """The columns a (new version of a) demand resets."""
+    return {
+        "authority_id": demand.authority_id,
+        "kind": demand.kind.value,
+        "body": json.dumps(format_demand(demand), sort_keys=True),
+        "received_at": db_time(demand.received_at),
+        "target_count": len(demand.targets),
+        "signature": signature.value,
+        "callback": CallbackStatus.NONE.value,
+        "screening": None,
+        "pack": None,
+        "roles_required": "[]",
+        "approvals_needed": 1 if demand.kind is DemandKind.EMERGENCY_DISCLOSURE else 2,
+        "scope": None,
+        "decided_at": None,
+    }
+
+
+def receive_demand(
+    services: Services,
+    demand: Demand,
+    *,
+    signature: SignatureStatus,
+    intake: str | None = None,
+    document: bytes | None = None,
+    body: bytes | None = None,
+) -> DemandRecord:
+    """Record ``demand`` as received; logs ``demand.received``.
+
+    ``intake`` is the employee who typed it in (None: it came through the signed API, and
+    ``signature`` must be ``valid``). ``document`` is the instrument itself: it is hashed,
+    checked against ``instrument.document_sha256`` if the demand states one, and kept.
+    ``body`` is the request body as received (its SHA-256 is committed to in the log).
+    """
+    demand = _with_document(demand, document)
+
+    def work(conn: Connection) -> DemandRecord:
+        authority = find_authority(conn, demand.authority_id)
+        _check_submitter(
+            services, conn, authority=authority, signature=signature, intake=intake,
+            action="demand.submit",
+        )  # fmt: skip
+        if conn.execute(sa.select(demands.c.id).where(demands.c.id == demand.id)).first():
+            raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
+        now = db_time(services.clock())
+        conn.execute(
+            demands.insert().values(
+                id=demand.id, version=1, state=DemandState.RECEIVED.value, intake_staff=intake,
+                updated_at=now, **_version_values(demand, signature),
+            )
+        )  # fmt: skip
+        _store_targets(conn, demand)
+        if document is not None:
+            store_document(conn, demand.id, document, demand.received_at)
+        start_clock(conn, response_clock(demand))
+        log_event(
+            conn, services, demand.id, DEMAND_RECEIVED,
+            facts=_received_facts(demand, authority, signature),
+            private=_received_private(demand, intake, body), staff=intake,
+        )  # fmt: skip
+        return load_demand(conn, demand.id)
+
+    return services.write(work)
+
+
+def amend_demand(
+    services: Services,
+    amended: Demand,
+    *,
+    signature: SignatureStatus,
+    intake: str | None = None,
+    document: bytes | None = None,
+    body: bytes | None = None,
+) -> DemandRecord:
+    """The authority's answer to a clarification request: ``amended`` (same id, same
+    authority) replaces the demand as a new version, back in ``received``; logs
+    ``demand.amended``. Approvals and call-backs of the earlier version no longer count."""
+    amended = _with_document(amended, document)
+
+    def work(conn: Connection) -> DemandRecord:
+        current = load_demand(conn, amended.id, lock=True)
+        if amended.authority_id != current.demand.authority_id:
+            raise ForbiddenError("an amendment comes from the authority that sent the demand")
+        authority = find_authority(conn, amended.authority_id)
+        action = "demand.answer_clarification"
+        _check_submitter(
+            services, conn, authority=authority, signature=signature, intake=intake,
+            action=action,
+        )  # fmt: skip
+        move(conn, services, current, DemandState.RECEIVED, version=current.version + 1,
+             **_version_values(amended, signature))  # fmt: skip
+        _store_targets(conn, amended)
+        if document is not None:
+            store_document(conn, amended.id, document, amended.received_at)
+        start_clock(conn, response_clock(amended))
+        log_event(
+            conn, services, amended.id, DEMAND_AMENDED,
+            facts=_received_facts(amended, authority, signature),
+            private=_received_private(amended, intake, body), staff=intake,
+        )  # fmt: skip
+        return load_demand(conn, amended.id)
+
+    return services.write(work)
+
+
+def record_callback(
+    services: Services, demand_id: str, channel: Channel, *, by: str
+) -> DemandRecord:
+    """Staff ``by`` called the authority back on ``channel`` to confirm an emergency; logs
+    ``emergency.callback_recorded``. The call-back counts as ``registered`` only if the
+    channel was registered for the authority; screening reads it (``emergency`` checks), so
+    record the call-back before screening."""
+
+    def work(conn: Connection) -> DemandRecord:
+        permit(services, load_staff(conn, by), "emergency.record_callback")
+        current = load_demand(conn, demand_id, lock=True)
+        if current.demand.kind is not DemandKind.EMERGENCY_DISCLOSURE:
+            raise ConflictError("a call-back is recorded only for an emergency disclosure")
+        if current.state is not DemandState.RECEIVED:
+            raise ConflictError("record the call-back before the demand is screened")
+        authority = find_authority(conn, current.demand.authority_id)
+        registered = authority is not None and authority.channel_registered(channel)
+        status = CallbackStatus.REGISTERED if registered else CallbackStatus.UNREGISTERED
+        conn.execute(
+            demands.update()
+            .where(demands.c.id == demand_id)
+            .values(callback=status.value, updated_at=db_time(services.clock()))
+        )
+        log_event(
+            conn, services, demand_id, EMERGENCY_CALLBACK_RECORDED,
+            facts={"callback": status.value, "channel_kind": channel.kind.value},
+            private={"staff": by, "channel": channel.address}, staff=by,
+        )  # fmt: skip
+        return load_demand(conn, demand_id)
+
+    return services.write(work)
+
+
+def withdraw_demand(
+    services: Services,
+    demand_id: str,
+    *,
+    reason: str,
+    authority: str | None = None,
+    by: str | None = None,
+) -> DemandRecord:
+    """The authority withdraws its demand: through the API (``authority`` is its id) or by
+    telling intake staff (``by``); logs ``demand.withdrawn``."""
+    check_reason(reason)
+    if (authority is None) == (by is None):
+        raise InputError("a withdrawal comes from the authority or is recorded by staff")
+
+    def work(conn: Connection) -> DemandRecord:
+        current = load_demand(conn, demand_id, lock=True)
+        if by is not None:
+            permit(services, load_staff(conn, by), "demand.intake")
+        else:
+            sender = find_authority(conn, authority)
+            if sender is None or sender.id != current.demand.authority_id:
+                raise ForbiddenError("only the authority that sent a demand withdraws it")
+            authorize(services.pack, sender, "demand.withdraw").check()
+        move(conn, services, current, DemandState.WITHDRAWN)
+        log_event(conn, services, demand_id, DEMAND_WITHDRAWN, private={"note": reason},
+                  staff=by, note=reason)  # fmt: skip
+        return load_demand(conn, demand_id)
+
+    return services.write(work)
+
+
+_CLOSED_OUTCOME = {
+    DemandState.REFUSED: "refuse",
+    DemandState.EXECUTED: "pass",
+    DemandState.NOTIFIED: "pass",
+}
+
+
+def close_demand(services: Services, demand_id: str, *, by: str, reason: str) -> DemandRecord:
+    """Close a demand that has run its course (refused, withdrawn, executed or notified, or
+    never clarified); logs ``demand.closed``."""
+    check_reason(reason)
+
+    def work(conn: Connection) -> DemandRecord:
+        permit(services, load_staff(conn, by), "demand.close")
+        current = load_demand(conn, demand_id, lock=True)
+        move(conn, services, current, DemandState.CLOSED)
+        facts = {}
+        if current.state in _CLOSED_OUTCOME:
+            facts["outcome"] = _CLOSED_OUTCOME[current.state]
+        log_event(conn, services, demand_id, DEMAND_CLOSED, facts=facts,
+                  private={"staff": by}, staff=by, note=reason)  # fmt: skip
+        return load_demand(conn, demand_id)
+
+    return services.write(work)

@@ -1,0 +1,288 @@
+"""The stored state of a demand, and the moves and events every demand use-case makes.
+
+:class:`DemandRecord` is one demand as stored: the demand as received (its current version),
+its lifecycle state, who recorded it, the screening (inputs and findings, so that it can be
+replayed), the specialist roles review needs, and the scope review would let through. Every
+demand use-case loads it (:func:`load_demand`, locking its row), moves it
+(:func:`move`, which checks :data:`custodes.model.TRANSITIONS` and raises ``TransitionError``
+for an illegal move) and logs the event that records the move (:func:`log_event`, through
+:func:`custodes.service.record`), all in one transaction.
+
+Times are stored in UTC: SQLite keeps no offset, so :func:`db_time` converts before writing
+and :func:`utc` restores the zone after reading.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> utc(datetime(2020, 6, 4, 12)).isoformat()
+'2020-06-04T12:00:00+00:00'
+>>> db_time(datetime(2020, 6, 4, 20, tzinfo=timezone(timedelta(hours=8)))).hour
+12
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import InputError, NotFoundError, TooLargeError
+from custodes.model import (
+    CallbackStatus,
+    Clock,
+    ClockKind,
+    Demand,
+    DemandState,
+    SignatureStatus,
+    check_transition,
+    parse_demand,
+)
+from custodes.store.demand_tables import demand_clocks, demand_documents, demand_events, demands
+
+from . import Services, record
+from .judgements import Scope, Screening, parse_scope, parse_screening
+
+__all__ = [
+    "ANSWERED",
+    "MAX_DOCUMENT_BYTES",
+    "DemandRecord",
+    "HistoryEntry",
+    "check_reason",
+    "db_time",
+    "get_demand",
+    "history",
+    "load_demand",
+    "log_event",
+    "meet_clock",
+    "move",
+    "start_clock",
+    "store_document",
+    "utc",
+]
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+"""Largest instrument document accepted (checked before hashing)."""
+
+ANSWERED = frozenset(
+    {
+        DemandState.REFUSED,
+        DemandState.CLARIFICATION_REQUESTED,
+        DemandState.APPROVED,
+        DemandState.PARTLY_APPROVED,
+        DemandState.WITHDRAWN,
+        DemandState.CLOSED,
+    }
+)
+"""States that answer a demand: entering one meets its response clock."""
+
+
+def utc(value: datetime) -> datetime:
+    """A time read from the store, in UTC (SQLite returns naive UTC times)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def db_time(value: datetime) -> datetime:
+    """A time to store: UTC, so that SQLite (which drops the offset) compares it right."""
+    return value.astimezone(UTC)
+
+
+def _opt_utc(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+@dataclass(frozen=True)
+class DemandRecord:
+    """The stored state of one demand (its current version)."""
+
+    demand: Demand
+    version: int
+    state: DemandState
+    intake_staff: str | None
+    signature: SignatureStatus
+    callback: CallbackStatus
+    screening: Screening | None
+    roles_required: tuple[str, ...]
+    approvals_needed: int
+    scope: Scope | None
+    decided_at: datetime | None
+    executed_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.demand.id
+
+    @property
+    def intake_principal(self) -> str:
+        """Who recorded the demand, as dual control names them: the intake employee, or
+        ``api:<authority>`` for a demand that came through the signed API."""
+        return self.intake_staff or f"api:{self.demand.authority_id}"
+
+
+def load_demand(conn: Connection, demand_id: str, *, lock: bool = False) -> DemandRecord:
+    """The stored demand ``demand_id`` (``NotFoundError`` if none); ``lock`` takes its row
+    lock for the rest of the transaction (PostgreSQL; SQLite writers are serialised)."""
+    query = sa.select(demands).where(demands.c.id == demand_id)
+    if lock:
+        query = query.with_for_update()
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no demand {demand_id!r}", demand=demand_id)
+    demand = parse_demand(
+        json.loads(row["body"]),
+        id=row["id"],
+        authority_id=row["authority_id"],
+        received_at=utc(row["received_at"]),
+    )
+    return DemandRecord(
+        demand=demand,
+        version=row["version"],
+        state=DemandState(row["state"]),
+        intake_staff=row["intake_staff"],
+        signature=SignatureStatus(row["signature"]),
+        callback=CallbackStatus(row["callback"]),
+        screening=parse_screening(json.loads(row["screening"])) if row["screening"] else None,
+        roles_required=tuple(json.loads(row["roles_required"])),
+        approvals_needed=row["approvals_needed"],
+        scope=parse_scope(json.loads(row["scope"])) if row["scope"] else None,
+        decided_at=_opt_utc(row["decided_at"]),
+        executed_at=_opt_utc(row["executed_at"]),
+    )
+
+
+def get_demand(services: Services, demand_id: str) -> DemandRecord:
+    """The stored demand ``demand_id`` (``NotFoundError`` if none)."""
+    with services.store.read() as conn:
+        return load_demand(conn, demand_id)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event about a demand: where it is in the log, what it was, who acted and why."""
+
+    index: int
+    kind: str
+    at: datetime
+    staff: str | None
+    note: str | None
+
+
+def history(services: Services, demand_id: str) -> list[HistoryEntry]:
+    """Every event logged about ``demand_id``, in log order."""
+    with services.store.read() as conn:
+        rows = conn.execute(
+            sa.select(demand_events)
+            .where(demand_events.c.demand_id == demand_id)
+            .order_by(demand_events.c.log_index)
+        ).mappings()
+        return [
+            HistoryEntry(r["log_index"], r["kind"], utc(r["at"]), r["staff_id"], r["note"])
+            for r in rows
+        ]
+
+
+def move(
+    conn: Connection,
+    services: Services,
+    current: DemandRecord,
+    new: DemandState,
+    **values: Any,
+) -> None:
+    """Move ``current`` to ``new`` (``TransitionError`` if the lifecycle forbids it) and
+    update any other ``values`` of its row; entering an answering state meets the response
+    clock."""
+    check_transition(current.state, new)
+    now = db_time(services.clock())
+    conn.execute(
+        demands.update()
+        .where(demands.c.id == current.id)
+        .values(state=new.value, updated_at=now, **values)
+    )
+    if new in ANSWERED:
+        meet_clock(conn, current.id, ClockKind.RESPONSE, now)
+
+
+def log_event(
+    conn: Connection,
+    services: Services,
+    demand_id: str,
+    kind: str,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    private: Mapping[str, str | Sequence[str]] | None = None,
+    staff: str | None = None,
+    note: str | None = None,
+) -> int:
+    """Append one event about ``demand_id`` (through :func:`custodes.service.record`) and
+    remember it in the demand's history with who acted and the reason they gave."""
+    at = services.clock()
+    index = record(conn, services, kind, demand=demand_id, facts=facts, private=private, at=at)
+    conn.execute(
+        demand_events.insert().values(
+            demand_id=demand_id, log_index=index, kind=kind, at=db_time(at), staff_id=staff,
+            note=note,
+        )
+    )  # fmt: skip
+    return index
+
+
+def check_reason(reason: str) -> str:
+    """Return ``reason`` if it is a written reason (1-2000 characters); else ``InputError``."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
+        raise InputError("a reason is required: 1-2000 characters of plain words")
+    return reason
+
+
+def store_document(conn: Connection, demand_id: str, document: bytes, at: datetime) -> str:
+    """Keep ``document`` with ``demand_id`` (once per content); returns its SHA-256."""
+    if len(document) > MAX_DOCUMENT_BYTES:
+        raise TooLargeError(f"the document is over {MAX_DOCUMENT_BYTES} bytes")
+    digest = hashlib.sha256(document).hexdigest()
+    exists = conn.execute(
+        sa.select(demand_documents.c.sha256).where(
+            demand_documents.c.demand_id == demand_id, demand_documents.c.sha256 == digest
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            demand_documents.insert().values(
+                demand_id=demand_id, sha256=digest, data=document, received_at=db_time(at)
+            )
+        )
+    return digest
+
+
+def start_clock(conn: Connection, clock: Clock) -> None:
+    """Start (or restart) ``clock`` for its demand, within the caller's transaction."""
+    conn.execute(
+        demand_clocks.delete().where(
+            demand_clocks.c.demand_id == clock.demand_id,
+            demand_clocks.c.kind == clock.kind.value,
+        )
+    )
+    conn.execute(
+        demand_clocks.insert().values(
+            demand_id=clock.demand_id,
+            kind=clock.kind.value,
+            started_at=db_time(clock.started_at),
+            due_at=db_time(clock.due_at),
+        )
+    )
+
+
+def meet_clock(conn: Connection, demand_id: str, kind: ClockKind, at: datetime) -> bool:
+    """Mark the running ``kind`` clock of ``demand_id`` met at ``at``; returns whether one
+    was running."""
+    done = conn.execute(
+        demand_clocks.update()
+        .where(
+            demand_clocks.c.demand_id == demand_id,
+            demand_clocks.c.kind == kind.value,
+            demand_clocks.c.met_at.is_(None),
+        )
+        .values(met_at=db_time(at))
+    )
+    return bool(done.rowcount)
