@@ -1,0 +1,270 @@
+"""The inline read path of staff access: check a capability, log the read, durably, fast.
+
+The platform's data path calls :meth:`AccessGateway.read` before it serves a staff member any
+user data, and serves it only if the call returns::
+
+    read(token, staff_id, subject, categories)
+      token malformed, unknown or forged  ──► AuthError (nothing logged: nobody to name)
+      another person's, revoked, expired,
+      outside its subjects or categories  ──► ForbiddenError after staff_access.denied
+      otherwise                           ──► ReadReceipt(index, at) once staff_access.read
+                                              is durable
+
+The checks run in memory against a per-process cache of capabilities (a capability never
+changes once issued, except that it may be revoked). Each read's event is built by the
+calling thread; the store's writer then merges every read waiting at that moment into one
+transaction: one query for revocations, one multi-row append to the log, one insert of the
+openings and one of the by-subject rows, one commit. Revocation is checked inside that
+transaction, so once a revocation is durable no process logs (and so allows) another read
+under it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custodes.errors import AuthError, ForbiddenError
+from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ, encode_event, format_openings
+from custodes.model import DataCategory, Finding, Target
+from custodes.service import Services, record
+from custodes.service.access import parse_token, refusal, subject_row
+from custodes.service.production import parse_subject
+from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
+from custodes.store.tables import event_openings
+
+__all__ = ["AccessGateway", "ReadReceipt"]
+
+log = logging.getLogger(__name__)
+
+_MERGE_KEY = "staff_access.read"
+
+_HOLDER = refusal(
+    "capability.holder",
+    "the capability was issued to someone else",
+    "ask for access in your own name",
+)
+_REVOKED = refusal(
+    "capability.revoked",
+    "the capability was revoked",
+    "ask for access again, with a justification",
+)
+_EXPIRED = refusal(
+    "capability.expired",
+    "the capability has expired",
+    "ask for access again, with a justification",
+)
+_SUBJECT = refusal(
+    "capability.subject",
+    "the capability does not cover this subject",
+    "ask for access to this subject, with its own justification",
+)
+_CATEGORIES = refusal(
+    "capability.categories",
+    "the capability does not cover these data categories",
+    "ask for access to the categories you need",
+)
+
+
+@dataclass(frozen=True)
+class ReadReceipt:
+    """A read that its capability allowed, and its durable ``staff_access.read`` event."""
+
+    index: int
+    at: datetime
+
+
+@dataclass
+class _Held:
+    """A capability as the gateway caches it; only ``revoked`` ever changes."""
+
+    id: str
+    secret_sha256: bytes
+    staff_id: str
+    staff_location: str
+    justification: str
+    subjects: frozenset[Target]
+    categories: frozenset[DataCategory]
+    expires_at: datetime
+    revoked: bool
+
+    def refusal(
+        self, staff_id: str, subject: Target, wanted: frozenset[DataCategory], now: datetime
+    ) -> Finding | None:
+        if staff_id != self.staff_id:
+            return _HOLDER
+        if self.revoked:
+            return _REVOKED
+        if now >= self.expires_at:
+            return _EXPIRED
+        if subject not in self.subjects:
+            return _SUBJECT
+        if not wanted or not wanted <= self.categories:
+            return _CATEGORIES
+        return None
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One read on its way to the log, its leaf and openings already built."""
+
+    capability: str
+    leaf: bytes
+    openings: bytes
+    row: dict[str, Any]
+
+
+class AccessGateway:
+    """Checks capabilities and logs reads. One per process; thread-safe."""
+
+    CACHE_LIMIT = 100_000
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._held: dict[str, _Held] = {}
+        self._lock = threading.Lock()
+
+    def read(
+        self,
+        token: str,
+        *,
+        staff_id: str,
+        subject: Target,
+        categories: Collection[DataCategory],
+    ) -> ReadReceipt:
+        """Allow one read of ``categories`` of ``subject`` by ``staff_id``, who presents
+        ``token``. Returns once the ``staff_access.read`` event is durable."""
+        cap_id, secret = parse_token(token)
+        held = self._lookup(cap_id)
+        if held is None or not hmac.compare_digest(
+            hashlib.sha256(secret).digest(), held.secret_sha256
+        ):
+            raise AuthError("unknown or forged capability token")
+        now = self.services.clock().replace(microsecond=0)
+        wanted = frozenset(categories)
+        refused = held.refusal(staff_id, subject, wanted, now)
+        if refused is not None:
+            raise self._deny(held, staff_id, subject, wanted, refused=refused, at=now)
+        names = sorted(c.value for c in wanted)
+        leaf, openings = encode_event(
+            STAFF_ACCESS_READ,
+            time=now,
+            facts={"categories": names},
+            private={"staff": staff_id, "subject": str(subject)},
+        )
+        row = subject_row(
+            0,
+            "read",
+            subject,
+            now,
+            staff_location=held.staff_location,
+            justification=held.justification,
+            categories=names,
+            capability_id=cap_id,
+        )
+        item = _Read(cap_id, leaf, format_openings(openings), row)
+        [index] = self.services.store.writer.submit_merged(_MERGE_KEY, [item], self._append)
+        if index is None:
+            held.revoked = True
+            raise self._deny(held, staff_id, subject, wanted, refused=_REVOKED, at=now)
+        return ReadReceipt(index, now)
+
+    def _append(self, conn: Connection, items: list[_Read]) -> list[int | None]:
+        """The merged write of many reads: drop those whose capability was revoked, append
+        the others' events with one statement, keep their openings and by-subject rows."""
+        caps = staff_capabilities.c
+        ids = sorted({i.capability for i in items})
+        revoked = set(
+            conn.execute(
+                sa.select(caps.id).where(caps.id.in_(ids), caps.revoked_at.is_not(None))
+            ).scalars()
+        )
+        live = [i for i in items if i.capability not in revoked]
+        indexes = self.services.ledger.append_in(conn, [i.leaf for i in live]) if live else []
+        pairs = list(zip(indexes, live, strict=True))
+        if pairs:
+            conn.execute(
+                event_openings.insert(), [{"idx": n, "openings": i.openings} for n, i in pairs]
+            )
+            conn.execute(staff_access_events.insert(), [{**i.row, "idx": n} for n, i in pairs])
+        out = iter(indexes)
+        return [None if i.capability in revoked else next(out) for i in items]
+
+    def _deny(
+        self,
+        held: _Held,
+        staff_id: str,
+        subject: Target,
+        wanted: frozenset[DataCategory],
+        *,
+        refused: Finding,
+        at: datetime,
+    ) -> ForbiddenError:
+        """Log the refusal (``staff_access.denied``) and return the error to raise."""
+        services = self.services
+        names = sorted(c.value for c in wanted)
+
+        def work(conn: Connection) -> int:
+            facts = {"justification": held.justification, "rules": [refused.rule_id]}
+            private = {"staff": staff_id, "subject": str(subject)}
+            index = record(conn, services, STAFF_ACCESS_DENIED, facts=facts, private=private, at=at)
+            row = subject_row(
+                index,
+                "denied",
+                subject,
+                at,
+                staff_location=held.staff_location,
+                justification=held.justification,
+                categories=names,
+                rules=[refused.rule_id],
+                capability_id=held.id,
+            )
+            conn.execute(staff_access_events.insert().values(**row))
+            return index
+
+        index = services.write(work)
+        log.info("staff read refused capability=%s rule=%s", held.id, refused.rule_id)
+        return ForbiddenError(refused.reason, rules=[refused.rule_id], events=[index])
+
+    def _lookup(self, cap_id: str) -> _Held | None:
+        held = self._held.get(cap_id)
+        if held is not None:
+            return held
+        caps = staff_capabilities
+        with self.services.store.read() as conn:
+            row = conn.execute(sa.select(caps).where(caps.c.id == cap_id)).first()
+        if row is None:
+            return None
+        held = _Held(
+            id=row.id,
+            secret_sha256=bytes(row.secret_sha256),
+            staff_id=row.staff_id,
+            staff_location=row.staff_location,
+            justification=row.justification,
+            subjects=frozenset(parse_subject(s) for s in json.loads(row.subjects)),
+            categories=frozenset(DataCategory(c) for c in row.categories.split(",")),
+            expires_at=utc(row.expires_at),
+            revoked=row.revoked_at is not None,
+        )
+        with self._lock:
+            if len(self._held) >= self.CACHE_LIMIT:
+                self._prune()
+            self._held[cap_id] = held
+        return held
+
+    def _prune(self) -> None:
+        now = self.services.clock()
+        for key in [k for k, h in self._held.items() if h.expires_at <= now or h.revoked]:
+            del self._held[key]
+        if len(self._held) >= self.CACHE_LIMIT:
+            self._held.clear()
