@@ -16,7 +16,8 @@ input from outside. The schema is created by the migration ``0003_demands``.
 - ``demand_clocks``: deadlines that run for a demand, and when they were met or alerted.
 - ``demand_events``: the log index of every event about a demand (its history), with who
   acted and the reason they wrote (kept privately: not every event commits to a note).
-- ``tos_actions``: terms-of-service actions, and the demand each was linked to.
+- ``tos_actions``: terms-of-service actions, one row per event: ``action_index`` (the log
+  index of the action's first event) groups the events of one action linked to several demands.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ tos_actions = Table(
     "tos_actions",
     metadata,
     Column("log_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("action_index", BigInteger, nullable=False),
     Column("target_kind", Text, nullable=False),
     Column("target_id", Text, nullable=False),
     Column("action", Text, nullable=False),

@@ -103,6 +103,7 @@ def upgrade() -> None:
     op.create_table(
         "tos_actions",
         sa.Column("log_index", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("action_index", sa.BigInteger, nullable=False),
         sa.Column("target_kind", sa.Text, nullable=False),
         sa.Column("target_id", sa.Text, nullable=False),
         sa.Column("action", sa.Text, nullable=False),
