@@ -72,7 +72,16 @@ from custodes.service.staff import register_staff
 from custodes.service.tos import record_tos_action
 from custodes.settings import load_settings
 
-__all__ = ["ADMIN", "AUTHORITIES", "STAFF", "authority_key", "build_demo", "demo", "register_world"]
+__all__ = [
+    "ADMIN",
+    "AUTHORITIES",
+    "SFPD_LINE",
+    "STAFF",
+    "authority_key",
+    "build_demo",
+    "demo",
+    "register_world",
+]
 
 ADMIN = "s-admin"
 """The administrator who registers everyone else (registered first, by bootstrap)."""

@@ -139,7 +139,7 @@ def load_review(conn: Connection, current: DemandRecord) -> Review:
     rows = conn.execute(
         sa.select(approvals.c.staff_id, approvals.c.role)
         .where(approvals.c.demand_id == current.id, approvals.c.version == current.version)
-        .order_by(approvals.c.given_at, approvals.c.staff_id)
+        .order_by(approvals.c.log_index)
     ).all()
     approvers = tuple(s for s, role in rows if role == APPROVER)
     sign_offs = {role: s for s, role in rows if role != APPROVER}
@@ -201,17 +201,17 @@ def _give(
     conn: Connection, services: Services, current: DemandRecord, *, by: str, role: str,
     reason: str,
 ) -> Review:  # fmt: skip
+    given = load_review(conn, current).given + 1
+    index = log_event(conn, services, current.id, APPROVAL_GIVEN,
+                      facts={"role": role, "approvals": given},
+                      private={"staff": by, "note": reason}, staff=by, note=reason)  # fmt: skip
     conn.execute(
         approvals.insert().values(
             demand_id=current.id, version=current.version, staff_id=by, role=role,
-            given_at=db_time(services.clock()),
+            given_at=db_time(services.clock()), log_index=index,
         )
     )  # fmt: skip
-    review = load_review(conn, current)
-    log_event(conn, services, current.id, APPROVAL_GIVEN,
-              facts={"role": role, "approvals": review.given},
-              private={"staff": by, "note": reason}, staff=by, note=reason)  # fmt: skip
-    return review
+    return load_review(conn, current)
 
 
 def approve(services: Services, demand_id: str, *, by: str, reason: str) -> Review:

@@ -122,6 +122,7 @@ approvals = Table(
     Column("staff_id", Text, primary_key=True),
     Column("role", Text, nullable=False),
     Column("given_at", DateTime(timezone=True), nullable=False),
+    Column("log_index", BigInteger, nullable=False),
 )
 
 demand_clocks = Table(

@@ -80,6 +80,7 @@ def upgrade() -> None:
         sa.Column("staff_id", sa.Text, primary_key=True),
         sa.Column("role", sa.Text, nullable=False),
         sa.Column("given_at", _TZ, nullable=False),
+        sa.Column("log_index", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "demand_clocks",
