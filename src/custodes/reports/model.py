@@ -39,7 +39,15 @@ from custodes.reports.period import Period, parse_period
 from custodes.reports.tables import SCHEMAS, SUPPRESS_BELOW, SUPPRESSED, Table, row_of
 from custodes.tlog import Checkpoint
 
-__all__ = ["FORMAT", "MAX_REPORT_JSON", "Report", "format_report_json", "parse_report_json"]
+__all__ = [
+    "FORMAT",
+    "MAX_REPORT_JSON",
+    "Report",
+    "ReportHeader",
+    "format_report_json",
+    "parse_report_header",
+    "parse_report_json",
+]
 
 FORMAT = "custodes-report/v1"
 MAX_REPORT_JSON = 512 * 1024 * 1024
@@ -129,7 +137,10 @@ def _tables(doc: dict[str, Any]) -> tuple[Table, ...]:
         for record in records:
             if not isinstance(record, dict) or list(record) != names:
                 raise ReportFormatError(f"report.json: a row of {name} has other columns")
-            rows.append(row_of(schema, list(record.values())))
+            try:
+                rows.append(row_of(schema, list(record.values())))
+            except ReportFormatError as exc:
+                raise ReportFormatError(f"report.json: table {name}: {exc.detail}") from None
         tables.append(Table(schema, tuple(rows)))
     return tuple(tables)
 
@@ -146,8 +157,17 @@ def _checkpoint(doc: dict[str, Any]) -> Checkpoint:
     return Checkpoint(_get(cp, "origin", str), size, root)
 
 
-def parse_report_json(raw: bytes) -> Report:
-    """Parse ``report.json`` strictly; raises :class:`ReportFormatError`."""
+@dataclass(frozen=True)
+class ReportHeader:
+    """What a report says it was computed from: enough to compute it again."""
+
+    period: Period
+    source: str
+    checkpoint: Checkpoint
+    policy: str
+
+
+def _load(raw: bytes) -> dict[str, Any]:
     if len(raw) > MAX_REPORT_JSON:
         raise ReportFormatError(f"report.json is over {MAX_REPORT_JSON} bytes")
     try:
@@ -156,14 +176,35 @@ def parse_report_json(raw: bytes) -> Report:
         raise ReportFormatError("report.json is not JSON") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ReportFormatError(f"report.json is not a {FORMAT} report")
-    period = parse_period(_get(doc, "period", str))
-    as_of = doc.get("as_of")
-    statements = _get(doc, "dsa_statements_of_reasons", list)
-    report = Report(
-        period,
+    return doc
+
+
+def _header(doc: dict[str, Any]) -> ReportHeader:
+    return ReportHeader(
+        parse_period(_get(doc, "period", str)),
         _get(doc, "source", str),
         _checkpoint(doc),
         _get(doc, "policy", str),
+    )
+
+
+def parse_report_header(raw: bytes) -> ReportHeader:
+    """Only the period, source, checkpoint and policy of ``report.json``: what
+    ``--verify`` needs to compute the report again and compare every byte."""
+    return _header(_load(raw))
+
+
+def parse_report_json(raw: bytes) -> Report:
+    """Parse ``report.json`` strictly; raises :class:`ReportFormatError`."""
+    doc = _load(raw)
+    header = _header(doc)
+    as_of = doc.get("as_of")
+    statements = _get(doc, "dsa_statements_of_reasons", list)
+    report = Report(
+        header.period,
+        header.source,
+        header.checkpoint,
+        header.policy,
         None if as_of is None else _parse_time(as_of, "as_of"),
         _get(doc, "events", int),
         _get(doc, "entries_not_events", int),

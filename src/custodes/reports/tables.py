@@ -344,7 +344,7 @@ def check_cell(column: Column, value: object) -> Cell:
     }
     if fits.get(column.type, False):
         return value  # type: ignore[return-value]  # checked just above
-    raise ReportFormatError(f"{column.name}: {value!r} is not a {column.type} cell")
+    raise ReportFormatError(f"column {column.name} cannot hold {value!r} ({column.type})")
 
 
 def row_of(schema: Schema, values: Sequence[object]) -> tuple[Cell, ...]:
