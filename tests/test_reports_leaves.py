@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,6 +67,7 @@ def _mutations(leaf: bytes, rng: random.Random) -> list[bytes]:
         text.replace('"v":1', '"v":1.0').encode(),
         text.replace('"v":1', '"v":true').encode(),
         text.replace('"Z"', '"+00:00"').encode(),
+        re.sub(r'"time":"2', '"time":"\uff12', text, count=1).encode(),  # a full-width digit
         text.replace('"facts":{', '"facts":{"target_count":2,', 1).encode(),
         text.replace('"demand":"', '"demand":"\\u0064', 1).encode(),  # an escaped letter
         text.replace('"demand":"d_', '"demand":null,"x":"', 1).encode(),

@@ -60,7 +60,7 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 
 
 def _time(value: object) -> datetime:
-    if not isinstance(value, str) or not TIME.fullmatch(value):
+    if not isinstance(value, str) or not value.isascii() or not TIME.fullmatch(value):
         raise LeafError("leaf time must look like 2024-06-04T12:00:00Z")
     try:
         return datetime(

@@ -31,7 +31,7 @@ from custodes.reports.errors import PeriodError
 
 __all__ = ["Period", "format_period", "parse_period"]
 
-_GRAMMAR = re.compile(r"(\d{4})(?:([HQ])(\d))?")
+_GRAMMAR = re.compile(r"([0-9]{4})(?:([HQ])([0-9]))?")
 _MONTHS = {"": 12, "H": 6, "Q": 3}
 _PARTS = {"": 0, "H": 2, "Q": 4}
 
