@@ -138,8 +138,10 @@ class Sequencer:
         with self.store.read() as conn:
             old_size, old_root = _latest(conn)
             next_index = int(conn.execute(sa.select(log_state.c.next_index)).scalar_one())
-            has_checkpoint = conn.execute(sa.select(sa.func.count()).select_from(log_checkpoints))
-            if next_index == old_size and has_checkpoint.scalar_one():
+            has_checkpoint = conn.execute(
+                sa.select(sa.func.count()).select_from(log_checkpoints)
+            ).scalar_one()
+            if next_index == old_size and has_checkpoint:
                 self._note_size(old_size)
                 return None
             end = min(next_index, old_size + self.max_batch)

@@ -63,7 +63,10 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reading; nothing it does is committed."""
+        """A connection for reading; nothing it does is committed.
+
+        Consume every result inside the block: on SQLite an unread result keeps its statement,
+        and with it the read snapshot, alive on the pooled connection after the block ends."""
         with self.read_engine.connect() as conn:
             yield conn
             conn.rollback()
