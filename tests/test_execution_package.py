@@ -19,7 +19,7 @@ from custodes.errors import InputError, TooLargeError
 from custodes.model import DataCategory, Target, TargetKind, TimeRange
 from custodes.platform import FIXTURES, ReferencePlatform, build_reference_platform
 from custodes.platform.adapter import Records, Row
-from custodes.service.production import (
+from custodes.service.package import (
     CATEGORY_FIELDS,
     Package,
     ProducedRecord,

@@ -46,6 +46,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -59,7 +60,7 @@ from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_GRANTED, STAFF_ACC
 from custodes.model import DataCategory, Finding, Outcome, Staff, Target
 from custodes.policy import authorize, authorize_staff_access
 from custodes.service import Services, record
-from custodes.service.production import parse_subject
+from custodes.service.package import parse_subject
 from custodes.service.scope import EXECUTABLE, approved_scope
 from custodes.service.staff import load_staff
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
@@ -73,6 +74,7 @@ __all__ = [
     "AccessRequest",
     "Capability",
     "DemandBasis",
+    "Judged",
     "Justification",
     "JustificationKind",
     "demand_basis",
@@ -80,6 +82,7 @@ __all__ = [
     "list_accesses",
     "parse_token",
     "refusal",
+    "refuse_access",
     "request_access",
     "revoke_access",
     "subject_row",
@@ -273,8 +276,8 @@ def subject_row(
 
 
 @dataclass(frozen=True)
-class _Judged:
-    """Policy's answer for one subject: its jurisdiction (None: unknown) and refusals."""
+class Judged:
+    """Policy's answer about one subject: its jurisdiction (None: unknown) and refusals."""
 
     subject: Target
     jurisdiction: str | None
@@ -283,11 +286,11 @@ class _Judged:
 
 def _judge(
     services: Services, staff: Staff, request: AccessRequest, basis: DemandBasis | None
-) -> list[_Judged]:
+) -> list[Judged]:
     j = request.justification
     places = {s: _jurisdiction(services, s) for s in request.subjects}
     if j is None:
-        return [_Judged(s, where, (_NO_JUSTIFICATION,)) for s, where in places.items()]
+        return [Judged(s, where, (_NO_JUSTIFICATION,)) for s, where in places.items()]
     asking = authorize(services.pack, staff, "staff_access.request")
     common = [] if asking.allowed else [f for f in asking.findings if f.blocks]
     out = []
@@ -307,7 +310,7 @@ def _judge(
                 requesting=basis.requesting if basis is not None else None,
             )
             refusals += [f for f in decision.findings if f.blocks and not decision.allowed]
-        out.append(_Judged(subject, where, tuple(refusals)))
+        out.append(Judged(subject, where, tuple(refusals)))
     return out
 
 
@@ -359,11 +362,8 @@ def request_access(services: Services, request: AccessRequest) -> Capability:
     judged = _judge(services, staff, request, basis)
     refused = [one for one in judged if one.refusals]
     if refused:
-        events = services.write(lambda c: _record_denials(c, services, staff, request, refused))
-        rules = sorted({f.rule_id for r in refused for f in r.refusals})
-        detail = "; ".join(dict.fromkeys(f.reason for r in refused for f in r.refusals))
-        log.info("staff access refused staff=%s rules=%s", staff.id, rules)
-        raise ForbiddenError(detail, rules=rules, events=list(events))
+        kind = j.kind.value if j is not None else "none"
+        raise refuse_access(services, staff, kind, request.categories, refused)
     assert j is not None
     cap_id = "cap_" + secrets.token_hex(12)
     secret = secrets.token_bytes(32)
@@ -410,7 +410,7 @@ def _record_grant(
     services: Services,
     staff: Staff,
     request: AccessRequest,
-    one: _Judged,
+    one: Judged,
     *,
     cap_id: str,
 ) -> int:
@@ -444,37 +444,46 @@ def _record_grant(
     return index
 
 
-def _record_denials(
-    conn: Connection,
+def refuse_access(
     services: Services,
     staff: Staff,
-    request: AccessRequest,
-    refused: list[_Judged],
-) -> tuple[int, ...]:
-    j = request.justification
-    kind = j.kind.value if j is not None else "none"
-    at = services.clock().replace(microsecond=0)
-    out = []
-    for one in refused:
-        rules = sorted({f.rule_id for f in one.refusals})
-        facts: dict[str, Any] = {"justification": kind, "rules": rules}
-        if one.jurisdiction is not None:
-            facts["subject_jurisdictions"] = [one.jurisdiction]
-        private = {"staff": staff.id, "subject": str(one.subject)}
-        index = record(conn, services, STAFF_ACCESS_DENIED, facts=facts, private=private, at=at)
-        row = subject_row(
-            index,
-            "denied",
-            one.subject,
-            at,
-            staff_location=staff.location,
-            justification=kind,
-            categories=request.categories,
-            rules=rules,
-        )
-        conn.execute(staff_access_events.insert().values(**row))
-        out.append(index)
-    return tuple(out)
+    justification: str,
+    categories: Iterable[str],
+    refused: Sequence[Judged],
+) -> ForbiddenError:
+    """Log one ``staff_access.denied`` per refused subject (in one transaction) and return
+    the :class:`ForbiddenError` to raise, naming the rules and the events."""
+    cats = list(categories)
+
+    def work(conn: Connection) -> tuple[int, ...]:
+        at = services.clock().replace(microsecond=0)
+        out = []
+        for one in refused:
+            rules = sorted({f.rule_id for f in one.refusals})
+            facts: dict[str, Any] = {"justification": justification, "rules": rules}
+            if one.jurisdiction is not None:
+                facts["subject_jurisdictions"] = [one.jurisdiction]
+            private = {"staff": staff.id, "subject": str(one.subject)}
+            index = record(conn, services, STAFF_ACCESS_DENIED, facts=facts, private=private, at=at)
+            row = subject_row(
+                index,
+                "denied",
+                one.subject,
+                at,
+                staff_location=staff.location,
+                justification=justification,
+                categories=cats,
+                rules=rules,
+            )
+            conn.execute(staff_access_events.insert().values(**row))
+            out.append(index)
+        return tuple(out)
+
+    events = services.write(work)
+    rules = sorted({f.rule_id for r in refused for f in r.refusals})
+    detail = "; ".join(dict.fromkeys(f.reason for r in refused for f in r.refusals))
+    log.info("staff access refused staff=%s rules=%s", staff.id, rules)
+    return ForbiddenError(detail, rules=rules, events=list(events))
 
 
 # -- revoking and listing --------------------------------------------------------------------

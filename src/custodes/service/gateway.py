@@ -39,7 +39,7 @@ from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ, encode_event
 from custodes.model import DataCategory, Finding, Target
 from custodes.service import Services, record
 from custodes.service.access import parse_token, refusal, subject_row
-from custodes.service.production import parse_subject
+from custodes.service.package import parse_subject
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
 from custodes.store.tables import event_openings
 

@@ -1,4 +1,4 @@
-"""Production packages: what an authority receives for an approved disclosure, and how.
+"""Production packages: the format, reading in scope, and age encryption.
 
 A production holds exactly what the demand's approval covers (invariant 5). :func:`collect`
 asks the platform adapter for the approved categories of each approved subject over the

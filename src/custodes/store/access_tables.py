@@ -11,6 +11,8 @@ Staff access (``custodes.service.access``):
 
 Execution (``custodes.service.execution``, ``production``, ``notices``):
 
+- ``authority_recipients``: the age X25519 recipient key each authority's productions are
+  encrypted to, and who registered it.
 - ``productions``: each production of an approved demand: the age-encrypted package, the
   SHA-256 of its manifest and of the package, counts, the authority and its recipient key.
 - ``production_downloads``: each time the authority fetched a package.
@@ -44,6 +46,7 @@ from sqlalchemy import (
 from custodes.store.tables import metadata
 
 __all__ = [
+    "authority_recipients",
     "holds",
     "production_downloads",
     "productions",
@@ -85,6 +88,15 @@ staff_access_events = Table(
     Column("categories", Text, nullable=False),
     Column("rules", Text, nullable=False),
     Index("staff_access_events_subject", "subject", "idx"),
+)
+
+authority_recipients = Table(
+    "authority_recipients",
+    metadata,
+    Column("authority_id", Text, primary_key=True),
+    Column("recipient", Text, nullable=False),
+    Column("registered_at", DateTime(timezone=True), nullable=False),
+    Column("registered_by", Text, nullable=False),
 )
 
 productions = Table(

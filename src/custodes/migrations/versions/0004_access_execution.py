@@ -1,4 +1,4 @@
-"""Staff access, productions, restrictions, holds and the scheduler of due actions.
+"""Staff access, authority recipient keys, productions, restrictions, holds and the scheduler of due actions.
 
 Revision ID: 0004_access_execution
 Revises: 0003_demands
@@ -47,6 +47,13 @@ def upgrade() -> None:
         sa.Column("rules", sa.Text, nullable=False),
     )
     op.create_index("staff_access_events_subject", "staff_access_events", ["subject", "idx"])
+    op.create_table(
+        "authority_recipients",
+        sa.Column("authority_id", sa.Text, primary_key=True),
+        sa.Column("recipient", sa.Text, nullable=False),
+        sa.Column("registered_at", _TS, nullable=False),
+        sa.Column("registered_by", sa.Text, nullable=False),
+    )
     op.create_table(
         "productions",
         sa.Column("id", sa.String(64), primary_key=True),
@@ -122,6 +129,7 @@ def downgrade() -> None:
         "restrictions_applied",
         "production_downloads",
         "productions",
+        "authority_recipients",
         "staff_access_events",
         "staff_capabilities",
     ):
