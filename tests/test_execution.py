@@ -13,6 +13,9 @@ from typing import Any
 
 import pyrage
 import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from custodes.audit.checks import Replay, default_checks
 from custodes.errors import ConflictError, ForbiddenError, InputError
@@ -77,6 +80,7 @@ from custodes.service.review import approve, decide
 from custodes.service.screening import screen_demand
 from custodes.service.staff import register_staff
 from custodes.store import open_store
+from custodes.store.tables import metadata
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 PERIOD = TimeRange(datetime(2020, 3, 1, tzinfo=UTC), datetime(2020, 6, 1, tzinfo=UTC))
@@ -456,3 +460,29 @@ def test_a_demand_justifies_staff_access_only_within_its_approval_and_until_exec
     with pytest.raises(ForbiddenError) as err:
         request_access(s, AccessRequest("cust", (USER,), (C.SUBSCRIBER_INFO,), j))
     assert "staff.demand_not_approved" in err.value.evidence["rules"]
+
+
+def test_the_migration_creates_exactly_the_tables_execution_uses(database_url: str) -> None:
+    from custodes.store import access_tables
+
+    store = open_store(database_url)
+    try:
+        with store.engine.connect() as conn:
+            diffs = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        store.close()
+    ours = {name for name in access_tables.__all__ if name != "utc"}
+    assert ours == {t.name for t in metadata.sorted_tables if t.name in ours}
+    assert [d for d in diffs if _table_of(d) in ours] == []
+
+
+def _table_of(diff: Any) -> str | None:
+    if isinstance(diff, list):
+        return _table_of(diff[0])
+    thing = diff[1] if diff[0] not in ("add_column", "remove_column") else None
+    if diff[0].startswith("modify_") or thing is None:
+        return str(diff[2])
+    if isinstance(thing, sa.Table):
+        return str(thing.name)
+    table = getattr(thing, "table", None)
+    return None if table is None else str(table.name)
