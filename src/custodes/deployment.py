@@ -74,10 +74,12 @@ class Deployment:
                 daemon=True,
             )
             self._thread.start()
+            self.store.writer.on_commit.append(self.sequencer.poke)
 
     def stop(self) -> None:
         if self._thread is not None:
             self._stop.set()
+            self.sequencer.poke()
             self._thread.join(timeout=30)
             self._thread = None
 

@@ -122,6 +122,7 @@ class Sequencer:
         """Witnessing: takes the signed note and a consistency prover from an older size, and
         returns the note with cosignatures (``custodes.ledger.witnessing``)."""
         self._integrated = threading.Condition()
+        self._wake = threading.Event()
         self._size = -1
         self._republished = False
 
@@ -271,16 +272,22 @@ class Sequencer:
 
     # -- running ---------------------------------------------------------------------------------
 
+    def poke(self) -> None:
+        """New entries were committed in this process: integrate without waiting."""
+        self._wake.set()
+
     def run(self, stop: threading.Event, interval: float) -> None:
-        """Integrate until ``stop`` is set; a follower retries leadership every interval."""
+        """Integrate until ``stop`` is set. When idle it sleeps for ``interval`` or until
+        :meth:`poke`; a follower retries leadership every interval."""
         while not stop.is_set():
+            self._wake.clear()
             try:
                 cp = self.integrate()
             except Exception:
                 log.exception("integration failed")
                 cp = None
             if cp is None:
-                stop.wait(interval)
+                self._wake.wait(interval)
         self.lock.release()
 
 

@@ -56,6 +56,8 @@ class Writer:
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="custodes-writer", daemon=True)
         self._closed = False
+        self.on_commit: list[Callable[[], None]] = []
+        """Called (in the writer thread) after every durable commit."""
         self._thread.start()
 
     def submit(self, fn: Callable[[Connection], T]) -> T:
@@ -107,6 +109,8 @@ class Writer:
             batch, stop = self._take_batch()
             if batch:
                 self._commit(batch)
+                for listener in self.on_commit:
+                    listener()
 
     def _commit(self, batch: list[_Work]) -> None:
         if _single_run(batch) and self._commit_fast(batch):
