@@ -5,12 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import ledger_bench
+from bench import ledger_bench, report_bench
 
 BENCHES: dict[str, Callable[[], None]] = {
     "append": ledger_bench.bench_append,
     "latency": ledger_bench.bench_latency,
     "verify": ledger_bench.bench_verify,
+    "report": report_bench.bench_report,
 }
 
 

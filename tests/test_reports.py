@@ -529,6 +529,8 @@ def test_the_html_page_holds_the_charts_the_tables_and_the_checkpoint(
         assert f'id="table-{schema.name}"' in page
     assert "Demands by country" in page and ">FR<" in page
     assert page.count("<svg") == 4
+    assert ">&lt;5</abbr>" in page
+    assert "<5" not in re.sub(r"<svg.*?</svg>", "", page, flags=re.S)  # escaped everywhere
     assert render_report(h2)["report.html"] == h2_files["report.html"]  # deterministic
 
 

@@ -46,7 +46,7 @@ def _cell(value: Cell) -> str:
     if value is None:
         return ""
     if value == SUPPRESSED:
-        return f'<abbr title="from 1 to {SUPPRESS_BELOW - 1}">{SUPPRESSED}</abbr>'
+        return f'<abbr title="from 1 to {SUPPRESS_BELOW - 1}">{escape(SUPPRESSED)}</abbr>'
     return escape(str(value))
 
 
@@ -107,8 +107,9 @@ def _header(report: Report) -> str:
 def _method(report: Report) -> str:
     return (
         '<section id="method"><h2>How to read and check this report</h2>\n'
-        f"<p>Counts from 1 to {SUPPRESS_BELOW - 1} are shown as <code>{SUPPRESSED}</code> so "
-        "that no small group of people can be singled out; shares and medians computed from "
+        f"<p>Counts from 1 to {SUPPRESS_BELOW - 1} are shown as "
+        f"<code>{escape(SUPPRESSED)}</code> so that no small group of people can be singled "
+        "out; shares and medians computed from "
         "such a count are left empty. National-security process appears only in its own "
         "table, in bands, once its statutory delay has passed.</p>\n"
         f"<p>The DSA statements of reasons ({len(report.statements)}) are in "
