@@ -145,4 +145,3 @@ def _note_body(note: bytes) -> str:
     if not sep:
         raise InputError("signed note has no signature block")
     return body + "\n"
-
