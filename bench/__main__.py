@@ -5,13 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import ledger_bench, report_bench
+from bench import access_bench, ledger_bench, report_bench, screening_bench
 
 BENCHES: dict[str, Callable[[], None]] = {
     "append": ledger_bench.bench_append,
     "latency": ledger_bench.bench_latency,
     "verify": ledger_bench.bench_verify,
+    "screening": screening_bench.bench_screening,
     "report": report_bench.bench_report,
+    "access": access_bench.bench_access,
 }
 
 

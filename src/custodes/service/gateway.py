@@ -21,21 +21,25 @@ under it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
 import logging
+import secrets
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import rfc8785
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from custodes.errors import AuthError, ForbiddenError
-from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ, encode_event, format_openings
+from custodes.errors import AuthError, ForbiddenError, InputError
+from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ
+from custodes.events.leaf import SALT_BYTES, TIME_FORMAT_
 from custodes.model import DataCategory, Finding, Target
 from custodes.service import Services, record
 from custodes.service.access import parse_token, refusal, subject_row
@@ -43,11 +47,20 @@ from custodes.service.package import parse_subject
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
 from custodes.store.tables import event_openings
 
-__all__ = ["AccessGateway", "ReadReceipt"]
+__all__ = ["AccessGateway", "ReadEncoder", "ReadReceipt"]
 
 log = logging.getLogger(__name__)
 
 _MERGE_KEY = "staff_access.read"
+_COMMIT = b"custodes/commit/v1\n"
+_KIND = b',"kind":"' + STAFF_ACCESS_READ.encode() + b'","time":"'
+# Built once: the read path runs them for every batch of reads.
+_REVOKED_AMONG = sa.select(staff_capabilities.c.id).where(
+    staff_capabilities.c.id.in_(sa.bindparam("ids", expanding=True)),
+    staff_capabilities.c.revoked_at.is_not(None),
+)
+_INSERT_OPENINGS = event_openings.insert()
+_INSERT_ROWS = staff_access_events.insert()
 
 _HOLDER = refusal(
     "capability.holder",
@@ -114,6 +127,84 @@ class _Held:
         return None
 
 
+class ReadEncoder:
+    """The leaf and openings of a ``staff_access.read`` event, byte for byte what
+    :func:`custodes.events.encode_event` and :func:`custodes.events.format_openings` make,
+    with what does not change from read to read cached. The read path builds one event per
+    read, and the general encoder's validation and canonicalisation cost more than the rest
+    of the check; ``tests/test_access_gateway.py`` holds this one to the general one."""
+
+    def __init__(self) -> None:
+        self._json: dict[str, bytes] = {}
+        self._bound: dict[tuple[str, str], bytes] = {}
+        self._facts: dict[tuple[str, ...], bytes] = {}
+
+    def _commit(self, name: str, value: str, salt: bytes) -> bytes:
+        """The commitment ``SHA-256("custodes/commit/v1\\n" || salt || JCS([name, value]))``
+        (see :mod:`custodes.events`), with the JCS part cached."""
+        bound = self._bound.get((name, value))
+        if bound is None:
+            bound = self._bound[name, value] = rfc8785.dumps([name, value])
+        if len(salt) != SALT_BYTES:
+            raise InputError(f"a salt is {SALT_BYTES} bytes")
+        return hashlib.sha256(_COMMIT + salt + bound).hexdigest().encode()
+
+    def _quoted(self, text: str) -> bytes:
+        found = self._json.get(text)
+        if found is None:
+            found = self._json[text] = rfc8785.dumps(text)
+        return found
+
+    def encode(
+        self,
+        *,
+        at: datetime,
+        categories: tuple[str, ...],
+        staff: str,
+        subject: str,
+        salts: tuple[bytes, bytes],
+    ) -> tuple[bytes, bytes]:
+        """``(leaf, openings)`` for a read of ``categories`` (sorted, distinct) at ``at``."""
+        facts = self._facts.get(categories)
+        if facts is None:
+            if list(categories) != sorted(set(categories)):
+                raise InputError("categories must be sorted and distinct")
+            facts = self._facts[categories] = rfc8785.dumps({"categories": list(categories)})
+        c_staff = self._commit("staff", staff, salts[0])
+        c_subject = self._commit("subject", subject, salts[1])
+        when = at.astimezone(UTC).strftime(TIME_FORMAT_).encode()
+        leaf = b"".join(
+            (
+                b'{"commit":{"staff":"',
+                c_staff,
+                b'","subject":"',
+                c_subject,
+                b'"},"facts":',
+                facts,
+                _KIND,
+                when,
+                b'","v":1}',
+            )
+        )
+        openings = b"".join(
+            (
+                b'{"staff":{"salt":"',
+                base64.urlsafe_b64encode(salts[0]),
+                b'","value":',
+                self._quoted(staff),
+                b'},"subject":{"salt":"',
+                base64.urlsafe_b64encode(salts[1]),
+                b'","value":',
+                self._quoted(subject),
+                b"}}",
+            )
+        )
+        if len(self._json) + len(self._bound) > 200_000:
+            self._json.clear()
+            self._bound.clear()
+        return leaf, openings
+
+
 @dataclass(frozen=True)
 class _Read:
     """One read on its way to the log, its leaf and openings already built."""
@@ -133,6 +224,7 @@ class AccessGateway:
         self.services = services
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
+        self._encoder = ReadEncoder()
 
     def read(
         self,
@@ -155,12 +247,10 @@ class AccessGateway:
         refused = held.refusal(staff_id, subject, wanted, now)
         if refused is not None:
             raise self._deny(held, staff_id, subject, wanted, refused=refused, at=now)
-        names = sorted(c.value for c in wanted)
-        leaf, openings = encode_event(
-            STAFF_ACCESS_READ,
-            time=now,
-            facts={"categories": names},
-            private={"staff": staff_id, "subject": str(subject)},
+        names = tuple(sorted(c.value for c in wanted))
+        salts = (secrets.token_bytes(SALT_BYTES), secrets.token_bytes(SALT_BYTES))
+        leaf, openings = self._encoder.encode(
+            at=now, categories=names, staff=staff_id, subject=str(subject), salts=salts
         )
         row = subject_row(
             0,
@@ -172,7 +262,7 @@ class AccessGateway:
             categories=names,
             capability_id=cap_id,
         )
-        item = _Read(cap_id, leaf, format_openings(openings), row)
+        item = _Read(cap_id, leaf, openings, row)
         [index] = self.services.store.writer.submit_merged(_MERGE_KEY, [item], self._append)
         if index is None:
             held.revoked = True
@@ -182,21 +272,14 @@ class AccessGateway:
     def _append(self, conn: Connection, items: list[_Read]) -> list[int | None]:
         """The merged write of many reads: drop those whose capability was revoked, append
         the others' events with one statement, keep their openings and by-subject rows."""
-        caps = staff_capabilities.c
         ids = sorted({i.capability for i in items})
-        revoked = set(
-            conn.execute(
-                sa.select(caps.id).where(caps.id.in_(ids), caps.revoked_at.is_not(None))
-            ).scalars()
-        )
+        revoked = set(conn.execute(_REVOKED_AMONG, {"ids": ids}).scalars())
         live = [i for i in items if i.capability not in revoked]
         indexes = self.services.ledger.append_in(conn, [i.leaf for i in live]) if live else []
         pairs = list(zip(indexes, live, strict=True))
         if pairs:
-            conn.execute(
-                event_openings.insert(), [{"idx": n, "openings": i.openings} for n, i in pairs]
-            )
-            conn.execute(staff_access_events.insert(), [{**i.row, "idx": n} for n, i in pairs])
+            conn.execute(_INSERT_OPENINGS, [{"idx": n, "openings": i.openings} for n, i in pairs])
+            conn.execute(_INSERT_ROWS, [{**i.row, "idx": n} for n, i in pairs])
         out = iter(indexes)
         return [None if i.capability in revoked else next(out) for i in items]
 
