@@ -13,6 +13,7 @@ from custodes.cli import audit as audit_cmd
 from custodes.cli import demo as demo_cmd
 from custodes.cli import log as log_cmd
 from custodes.cli import policy as policy_cmd
+from custodes.cli import report as report_cmd
 from custodes.cli import witness as witness_cmd
 from custodes.cli.output import console, reported_errors
 from custodes.deployment import init_data_dir, open_deployment
@@ -29,6 +30,7 @@ app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(witness_cmd.app, name="witness")
 app.command("demo")(demo_cmd.demo)
 app.command("audit")(audit_cmd.audit)
+app.command("report")(report_cmd.report)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
 
