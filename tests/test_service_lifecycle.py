@@ -50,6 +50,7 @@ from custodes.model import (
 from custodes.platform import EPOCH, FIXTURES, ReferencePlatform, build_reference_platform
 from custodes.policy import DEFAULT_PACK, PolicyPack, load_pack
 from custodes.service import Services
+from custodes.service import screening as screening_module
 from custodes.service.authorities import (
     add_key,
     get_authority,
@@ -64,6 +65,7 @@ from custodes.service.demands import (
     history,
     receive_demand,
     record_callback,
+    withdraw_demand,
 )
 from custodes.service.review import approve, decide, review_status
 from custodes.service.scope import approved_scope, mark_executed
@@ -237,6 +239,27 @@ def test_execution_that_fails_after_marking_leaves_the_demand_approved(world: Wo
         s.write(work)
     assert get_demand(s, demand_id).state is DemandState.APPROVED
     assert history(s, demand_id)[-1].kind == "demand.approved"
+
+
+def test_a_demand_withdrawn_while_it_is_judged_is_not_screened(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Screening judges outside the transaction; what changed meanwhile wins."""
+    s = world.services
+    demand_id = _submit(s, _warrant())
+    judge = screening_module.judge
+
+    def judge_then_withdraw(*args: object) -> object:
+        judged = judge(*args)  # type: ignore[arg-type]
+        withdraw_demand(s, demand_id, authority="us-ndcal", reason="withdrawn meanwhile")
+        return judged
+
+    monkeypatch.setattr(screening_module, "judge", judge_then_withdraw)
+    with pytest.raises(ConflictError, match="withdrawn"):
+        screen_demand(s, demand_id)
+    record = get_demand(s, demand_id)
+    assert (record.state, record.screening) == (DemandState.WITHDRAWN, None)
+    assert "demand.screened" not in [h.kind for h in history(s, demand_id)]
 
 
 # -- screening replays ---------------------------------------------------------------------

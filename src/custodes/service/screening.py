@@ -189,22 +189,34 @@ def _refusing(findings: tuple[Finding, ...]) -> list[str]:
     return sorted({f.rule_id for f in findings if f.outcome is Outcome.REFUSE})
 
 
+def _received(conn: Connection, demand_id: str, *, lock: bool = False) -> DemandRecord:
+    current = load_demand(conn, demand_id, lock=lock)
+    if current.state is not DemandState.RECEIVED:
+        raise ConflictError(
+            f"only a received demand is screened; this one is {current.state.value}",
+            state=current.state.value,
+        )
+    return current
+
+
 def screen_demand(services: Services, demand_id: str, *, by: str | None = None) -> DemandRecord:
     """Screen a received demand and move it to refused, clarification requested or review.
 
-    ``by`` is the staff member who asked (None: custodes itself, right after intake)."""
-
-    def work(conn: Connection) -> DemandRecord:
+    ``by`` is the staff member who asked (None: custodes itself, right after intake). The
+    facts are gathered and judged before the transaction (the platform adapter may be a
+    remote service, and the store's writer is shared); the transaction then checks that the
+    demand did not change meanwhile (``ConflictError`` if it did: screen again)."""
+    with services.store.read() as conn:
         if by is not None:
             permit(services, load_staff(conn, by), "demand.screen")
-        current = load_demand(conn, demand_id, lock=True)
-        if current.state is not DemandState.RECEIVED:
-            raise ConflictError(
-                f"only a received demand is screened; this one is {current.state.value}",
-                state=current.state.value,
-            )
-        screening = judge(services, conn, current)
-        verdict = screening.verdict(current.demand)
+        judged = _received(conn, demand_id)
+        screening = judge(services, conn, judged)
+    verdict = screening.verdict(judged.demand)
+
+    def work(conn: Connection) -> DemandRecord:
+        current = _received(conn, demand_id, lock=True)
+        if (current.version, current.callback) != (judged.version, judged.callback):
+            raise ConflictError("the demand changed while it was screened; screen it again")
         move(conn, services, current, DemandState.SCREENED,
              screening=json.dumps(format_screening(screening), sort_keys=True),
              pack=screening.pack)  # fmt: skip
