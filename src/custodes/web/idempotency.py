@@ -1,0 +1,226 @@
+"""Idempotency keys: a POST retried with the same key is answered once, and only once done.
+
+Every POST of the API (except logging in and out) carries an ``Idempotency-Key`` header
+(draft-ietf-httpapi-idempotency-key-header): 1-255 printable ASCII characters, unique per
+caller. The first request with a key claims it (``api_idempotency``, keyed by the caller and
+the key), runs, and stores its response; a retry with the same key and the same request gets
+that stored response again, with ``Idempotent-Replayed: true``, and nothing runs twice.
+
+=======================================  ==============================================
+a request with a key that ...            is answered
+=======================================  ==============================================
+was never seen                           by running it; a 2xx or 4xx answer is kept for
+                                         :attr:`~custodes.web.context.ApiConfig.idempotency_ttl`
+was answered, same method, path, body    with the kept answer
+was answered, different request          ``idempotency_key_reused`` (422)
+is being handled right now               ``idempotency_in_progress`` (409)
+(no key at all)                          ``idempotency_key_missing`` (400)
+=======================================  ==============================================
+
+A 5xx answer is not kept (the key is released, so a retry runs again). An answer that carried
+a secret shown once (a new API token, a new TOTP secret) is kept as ``shown_once`` (409): a
+retry does not show the secret again.
+
+>>> same = request_fingerprint("POST", "/v1/demands", b"{}")
+>>> same == request_fingerprint("POST", "/v1/demands", b"{}")
+True
+>>> same == request_fingerprint("POST", "/v1/demands/", b"{}")
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from starlette.requests import Request
+from starlette.responses import Response
+
+from custodes.errors import ConflictError, CustodesError, InputError
+from custodes.service import Services
+from custodes.store.api_tables import api_idempotency
+from custodes.tlog import TlogError
+
+from .auth import CallerDep
+from .context import config_of, services_of
+from .problems import problem_for
+
+__all__ = [
+    "HEADER",
+    "IdempotencyInProgressError",
+    "IdempotencyKeyMissingError",
+    "IdempotencyKeyReusedError",
+    "IdempotentCall",
+    "ShownOnceError",
+    "StaffOnce",
+    "idempotency_key",
+    "request_fingerprint",
+    "staff_once",
+]
+
+log = logging.getLogger(__name__)
+HEADER = "Idempotency-Key"
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class IdempotencyKeyMissingError(InputError):
+    code = "idempotency_key_missing"
+    title = "Idempotency-Key required"
+
+
+class IdempotencyKeyReusedError(InputError):
+    code = "idempotency_key_reused"
+    status = 422
+    title = "Idempotency-Key used for another request"
+
+
+class IdempotencyInProgressError(ConflictError):
+    code = "idempotency_in_progress"
+    title = "A request with this Idempotency-Key is being handled"
+
+
+class ShownOnceError(ConflictError):
+    code = "shown_once"
+    title = "The answer carried a secret that is shown only once"
+
+
+def idempotency_key(request: Request) -> str:
+    """The request's Idempotency-Key (``IdempotencyKeyMissingError`` if none or malformed)."""
+    key = request.headers.get(HEADER)
+    if key is None or not _KEY.fullmatch(key.strip()):
+        raise IdempotencyKeyMissingError(
+            f"send an {HEADER} header: 1-255 printable ASCII characters, new for each request"
+        )
+    return key.strip()
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """What must match for a retry to count as the same request."""
+    h = hashlib.sha256()
+    for part in (method.encode(), path.encode(), body):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+@dataclass
+class IdempotentCall:
+    """One POST under an Idempotency-Key, by ``principal`` (``authority:<id>``, ``staff:<id>``)."""
+
+    services: Services
+    principal: str
+    key: str
+    fingerprint: str
+    now: datetime
+    expires_at: datetime
+    claimed: bool = False
+
+    def claim_in(self, conn: Connection) -> Response | None:
+        """Inside a write: claim the key (None: go ahead) or return the kept answer."""
+        t = api_idempotency
+        if hash(self.key) % 64 == 0:  # now and then, forget expired answers
+            conn.execute(t.delete().where(t.c.expires_at < self.now))
+        insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+        done = conn.execute(
+            insert.values(
+                principal=self.principal, key=self.key, fingerprint=self.fingerprint,
+                created_at=self.now, expires_at=self.expires_at,
+            ).on_conflict_do_nothing()
+        )  # fmt: skip
+        if done.rowcount:
+            self.claimed = True
+            return None
+        row = conn.execute(
+            sa.select(t).where(t.c.principal == self.principal, t.c.key == self.key)
+        ).one()
+        if row.fingerprint != self.fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"this {HEADER} was used for a different request; use a new key"
+            )
+        if row.status is None:
+            raise IdempotencyInProgressError(
+                f"a request with this {HEADER} is still being handled; retry later"
+            )
+        headers = {"Idempotent-Replayed": "true"}
+        if row.location:
+            headers["Location"] = row.location
+        return Response(bytes(row.body), row.status, headers=headers, media_type=row.content_type)
+
+    def run(self, operation: Callable[[], Response], *, secret: bool = False) -> Response:
+        """Claim the key unless done already, run ``operation`` once, keep its answer."""
+        if not self.claimed:
+            replay = self.services.store.write(self.claim_in)
+            if replay is not None:
+                return replay
+        try:
+            response = operation()
+        except (CustodesError, TlogError) as exc:
+            if exc.status < 500:
+                self._keep(problem_for(exc))
+            else:
+                self._release()
+            raise
+        except BaseException:
+            self._release()
+            raise
+        kept = response
+        if secret:
+            kept = problem_for(ShownOnceError("the secret was shown in the first answer only"))
+        self._keep(kept)
+        return response
+
+    def _keep(self, response: Response) -> None:
+        t = api_idempotency
+        values = {
+            "status": response.status_code,
+            "content_type": response.headers.get("content-type"),
+            "location": response.headers.get("location"),
+            "body": bytes(response.body),
+        }
+        self.services.store.write(
+            lambda conn: conn.execute(
+                t.update()
+                .where(t.c.principal == self.principal, t.c.key == self.key)
+                .values(**values)
+            )
+        )
+
+    def _release(self) -> None:
+        t = api_idempotency
+        try:
+            self.services.store.write(
+                lambda conn: conn.execute(
+                    t.delete().where(t.c.principal == self.principal, t.c.key == self.key)
+                )
+            )
+        except CustodesError:
+            log.exception("could not release Idempotency-Key of %s", self.principal)
+
+
+async def staff_once(request: Request, caller: CallerDep) -> IdempotentCall:
+    """FastAPI dependency of a staff POST: its Idempotency-Key, ready to run once."""
+    key = idempotency_key(request)
+    body = await request.body()
+    services, config = services_of(request), config_of(request)
+    now = services.clock()
+    return IdempotentCall(
+        services,
+        "staff:" + caller.staff.id,
+        key,
+        request_fingerprint(request.method, request.url.path, body),
+        now,
+        now + config.idempotency_ttl,
+    )
+
+
+StaffOnce = Annotated[IdempotentCall, Depends(staff_once)]
+"""A staff POST route's parameter annotated so: its idempotent call."""

@@ -1,0 +1,120 @@
+"""Limits every request meets before any work is done: body size, and request rates.
+
+**Body size** is checked before anything parses the body: :class:`BodyLimit` refuses a
+``Content-Length`` over the route's limit on the first read, and counts the bytes of a body
+sent without one (chunked), so a client cannot make the server buffer more than the limit.
+Demands may be up to :data:`custodes.model.MAX_DEMAND_BYTES`, instrument documents up to
+:data:`custodes.service.lifecycle.MAX_DOCUMENT_BYTES`, every other body up to
+:attr:`custodes.web.context.ApiConfig.json_limit`.
+
+**Rates** are counted in the database (``api_rate_windows``), per bucket and fixed window, so
+that several server processes share one count: :func:`count_request` runs inside a write and
+raises :class:`~custodes.errors.RateLimitError` (with ``retry_after`` seconds) past the limit.
+
+>>> window_start(datetime(2024, 1, 1, 0, 1, 30, tzinfo=UTC), timedelta(minutes=1))
+1704067260
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from custodes.errors import RateLimitError
+from custodes.model import MAX_DEMAND_BYTES
+from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
+from custodes.store.api_tables import api_rate_windows
+
+__all__ = ["BodyLimit", "BodyTooLarge", "body_limit_for", "count_request", "window_start"]
+
+_DEMAND_PATHS = re.compile(r"/v1/(staff/)?demands(/[^/]+/amendments)?")
+_DOCUMENT_PATHS = re.compile(r"/v1/(staff/)?documents")
+
+
+class BodyTooLarge(HTTPException):
+    """A request body over its route's limit (rendered as the ``too_large`` problem)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body is over the {limit}-byte limit for this route")
+
+
+def body_limit_for(path: str, default: int) -> int:
+    """The most bytes a request body to ``path`` may have."""
+    if _DEMAND_PATHS.fullmatch(path):
+        return MAX_DEMAND_BYTES
+    if _DOCUMENT_PATHS.fullmatch(path):
+        return MAX_DOCUMENT_BYTES
+    return default
+
+
+class BodyLimit:
+    """ASGI middleware: a body over ``limit_for(path)`` bytes fails the read that crosses it."""
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = _content_length(scope)
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            if declared is not None and declared > limit:
+                raise BodyTooLarge(limit)
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
+    return None
+
+
+def window_start(now: datetime, window: timedelta) -> int:
+    """The start (Unix seconds) of the fixed window holding ``now``."""
+    seconds = max(1, int(window.total_seconds()))
+    return int(now.timestamp()) // seconds * seconds
+
+
+def count_request(
+    conn: Connection, bucket: str, *, limit: int, window: timedelta, now: datetime
+) -> int:
+    """Count one request against ``bucket`` inside the caller's write; returns the count so far
+    this window, or raises ``RateLimitError`` once it passes ``limit``."""
+    start = window_start(now, window)
+    t = api_rate_windows
+    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    upsert = insert.values(bucket=bucket, window=start, count=1).on_conflict_do_update(
+        index_elements=[t.c.bucket, t.c.window], set_={"count": t.c.count + 1}
+    )
+    count = int(conn.execute(upsert.returning(t.c.count)).scalar_one())
+    if count == 1:  # first of a new window: forget the old ones
+        conn.execute(t.delete().where(t.c.bucket == bucket, t.c.window < start))
+    if count > limit:
+        seconds = max(1, int(window.total_seconds()))
+        retry = start + seconds - int(now.astimezone(UTC).timestamp())
+        raise RateLimitError(
+            f"more than {limit} requests in {seconds} seconds",
+            retry_after=max(1, retry),
+        )
+    return count
