@@ -16,7 +16,7 @@ import rfc8785
 
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
-from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, Fact
+from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, EventSpec, Fact
 
 __all__ = [
     "MAX_LEAF_BYTES",
@@ -156,11 +156,19 @@ class Event:
     version: int = VERSION
 
 
+_SPECS: dict[str, tuple[EventSpec, frozenset[str], frozenset[str]]] = {
+    kind: (spec, spec.required | spec.optional, spec.private | spec.private_lists)
+    for kind, spec in KINDS.items()
+}
+"""Each kind's spec, the facts it allows and the private fields it allows, looked up once."""
+
+
 def _normalize(event: Event) -> Event:
     """``event`` with every fact checked against its shape and the kind's spec enforced."""
-    spec = KINDS.get(event.kind)
-    if spec is None:
+    found = _SPECS.get(event.kind)
+    if found is None:
         raise InputError(f"unknown event kind {event.kind!r}")
+    spec, allowed_facts, allowed_private = found
     if event.version != VERSION:
         raise InputError(f"unknown leaf version {event.version}")
     if (event.demand is not None) != spec.about_demand:
@@ -168,9 +176,10 @@ def _normalize(event: Event) -> Event:
         raise InputError(f"{event.kind} {need} demand id")
     if event.demand is not None and not DEMAND_ID.fullmatch(event.demand):
         raise InputError("a demand id is 1-64 characters of [A-Za-z0-9_-]")
-    missing = sorted(spec.required - set(event.facts))
-    extra = sorted(set(event.facts) - spec.required - spec.optional)
-    if missing or extra:
+    names = event.facts.keys()
+    if not spec.required <= names <= allowed_facts:
+        missing = sorted(spec.required - set(names))
+        extra = sorted(set(names) - allowed_facts)
         raise InputError(f"{event.kind}: facts missing {missing}, not allowed {extra}")
     facts: dict[str, Fact] = {}
     for name, value in event.facts.items():
@@ -178,15 +187,17 @@ def _normalize(event: Event) -> Event:
             facts[name] = FACTS[name](value)
         except InputError as exc:
             raise InputError(f"{event.kind}: fact {name}: {exc.detail}") from None
-    stray = sorted(set(event.commitments) - spec.private - spec.private_lists)
-    if stray:
+    if not event.commitments.keys() <= allowed_private:
+        stray = sorted(set(event.commitments) - allowed_private)
         raise InputError(f"{event.kind}: no private field {stray[0]!r}")
     for value in event.commitments.values():
         if not isinstance(value, str) or not HEX64.fullmatch(value):
             raise InputError("a commitment is a SHA-256 in hex")
-    if event.time.tzinfo is None:
+    time = event.time
+    if time.tzinfo is None:
         raise InputError("event time must carry a time zone")
-    time = event.time.astimezone(UTC).replace(microsecond=0)
+    if time.tzinfo is not UTC or time.microsecond:
+        time = time.astimezone(UTC).replace(microsecond=0)
     return Event(event.kind, time, event.demand, facts, dict(event.commitments), event.version)
 
 
@@ -271,31 +282,87 @@ def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _MEMBERS = frozenset({"commit", "demand", "facts", "kind", "time", "v"})
+_REQUIRED = _MEMBERS - {"demand"}
+# Built once (json.loads with keyword arguments builds a decoder on every call). The strict
+# decoder refuses a repeated member name; the fast one, which folds it, is the one used
+# first, and the strict one decides every leaf the fast path refuses (see parse_event).
+_strict_decode = json.JSONDecoder(
+    object_pairs_hook=_no_repeats, parse_float=_no_floats, parse_constant=_no_floats
+).decode
+_fast_decode = json.JSONDecoder(parse_float=_no_floats, parse_constant=_no_floats).decode
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_BOM = "\ufeff"
 
 
-def parse_event(leaf: bytes) -> Event:
-    """Parse a leaf strictly: size first, then JSON, then canonical form, then the kind's
-    shape. The auditor calls this on every entry."""
-    if len(leaf) > MAX_LEAF_BYTES:
-        raise TooLargeError(f"leaf of {len(leaf)} bytes is over {MAX_LEAF_BYTES}")
+def _strict_json(text: str) -> Any:
+    """``text`` as JSON, refused exactly as ``json.loads`` with :func:`_no_repeats` refuses it."""
     try:
-        doc = json.loads(
-            leaf.decode("utf-8"),
-            object_pairs_hook=_no_repeats,
-            parse_float=_no_floats,
-            parse_constant=_no_floats,
-        )
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        if text.startswith(_BOM):  # what json.loads says; the decoder itself does not check
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        return _strict_decode(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"leaf is not JSON: {exc}") from None
-    if not isinstance(doc, dict) or not _MEMBERS - {"demand"} <= set(doc) <= _MEMBERS:
-        raise InputError("a leaf is an object with commit, [demand,] facts, kind, time and v")
-    time, kind, commit, facts, version = (doc[k] for k in ("time", "kind", "commit", "facts", "v"))
+
+
+def _read_json(leaf: bytes) -> tuple[str, Any]:
+    """The leaf's text and its JSON value (a repeated member name folded into one)."""
+    try:
+        text = leaf.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"leaf is not JSON: {exc}") from None
+    try:
+        if text.startswith(_BOM):
+            raise json.JSONDecodeError("", text, 0)
+        return text, _fast_decode(text)
+    except (json.JSONDecodeError, RecursionError, InputError):
+        return text, _strict_json(text)  # raises what the strict decoder meets first
+
+
+def _read_time(time: Any) -> datetime:
     if not isinstance(time, str) or not TIME.fullmatch(time):
         raise InputError("leaf time must look like 2024-06-04T12:00:00Z")
     try:
-        when = datetime.strptime(time, TIME_FORMAT_).replace(tzinfo=UTC)
+        if not time.isascii():  # full-width digits match TIME; strptime decides, as before
+            return datetime.strptime(time, TIME_FORMAT_).replace(tzinfo=UTC)
+        return datetime(
+            int(time[0:4]),
+            int(time[5:7]),
+            int(time[8:10]),
+            int(time[11:13]),
+            int(time[14:16]),
+            int(time[17:19]),
+            tzinfo=UTC,
+        )
     except ValueError:
         raise InputError(f"leaf time {time!r} is not a real time") from None
+
+
+def _is_canonical(text: str, doc: dict[str, Any], event: Event) -> bool:
+    """Whether ``text`` is the leaf :func:`format_event` makes of ``event`` (normalized from
+    ``doc``), without running the RFC 8785 encoder.
+
+    For what :func:`_normalize` lets through, ``json.dumps`` with sorted keys, no spaces and
+    non-ASCII kept *is* RFC 8785: every member name is ASCII (so code-point order is UTF-16
+    order), every number an integer below 2**53, and Python escapes strings as RFC 8785 does.
+    The facts it normalized are the facts it read. What remains is what the leaf may spell
+    differently from ``format_event``: the time (ASCII digits, and a year below 1000 as
+    ``strftime`` writes it) and a ``"demand": null``, which the formatter leaves out. A
+    repeated member name, which the fast decoder folds into one, makes the text longer than
+    its encoding, so it is refused here too.
+    """
+    time = doc["time"]
+    if not time.isascii() or (time[0] == "0" and event.time.strftime(TIME_FORMAT_) != time):
+        return False
+    if "demand" in doc and doc["demand"] is None:
+        return False
+    return bool(_encode(doc) == text)
+
+
+def _event_of(text: str, doc: Any) -> Event:
+    if not isinstance(doc, dict) or not _REQUIRED <= doc.keys() <= _MEMBERS:
+        raise InputError("a leaf is an object with commit, [demand,] facts, kind, time and v")
+    kind, commit, facts, version = doc["kind"], doc["commit"], doc["facts"], doc["v"]
+    when = _read_time(doc["time"])
     if not isinstance(kind, str) or not isinstance(commit, dict) or not isinstance(facts, dict):
         raise InputError("leaf kind is a string; commit and facts are objects")
     if not isinstance(version, int) or isinstance(version, bool):
@@ -303,7 +370,28 @@ def parse_event(leaf: bytes) -> Event:
     demand = doc.get("demand")
     if demand is not None and not isinstance(demand, str):
         raise InputError("leaf demand id is a string")
-    event = Event(kind, when, demand, facts, commit, version)
-    if format_event(event) != leaf:
+    event = _normalize(Event(kind, when, demand, facts, commit, version))
+    if not _is_canonical(text, doc, event):
         raise InputError("leaf is not in RFC 8785 canonical form")
-    return _normalize(event)
+    return event
+
+
+def parse_event(leaf: bytes) -> Event:
+    """Parse a leaf strictly: size first, then JSON (no repeated member names, no fractional
+    numbers), then the members and the kind's shape, then canonical form. The auditor calls
+    this on every entry.
+
+    A leaf is canonical when it is exactly the bytes :func:`format_event` makes of the event
+    it holds; :func:`_is_canonical` proves that without re-encoding through RFC 8785. The JSON
+    is first read without looking for repeated member names; a leaf that repeats one is never
+    canonical, so it is refused anyway, and every refusal asks the strict reading first, so
+    that such a leaf is refused for its repeated name, as it always was.
+    """
+    if len(leaf) > MAX_LEAF_BYTES:
+        raise TooLargeError(f"leaf of {len(leaf)} bytes is over {MAX_LEAF_BYTES}")
+    text, doc = _read_json(leaf)
+    try:
+        return _event_of(text, doc)
+    except Exception:
+        _strict_json(text)  # a repeated member name is the first thing wrong with the leaf
+        raise
