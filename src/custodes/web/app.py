@@ -26,6 +26,7 @@ from custodes.platform import ReferencePlatform, build_reference_platform
 from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.web.account import account_router
+from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
@@ -54,6 +55,7 @@ def routers(deployment: Deployment) -> list[APIRouter]:
     return [
         log_router(deployment.settings.log_dir),
         account_router(),
+        console_router(deployment),
     ]
 
 
