@@ -486,3 +486,24 @@ def _table_of(diff: Any) -> str | None:
         return str(thing.name)
     table = getattr(thing, "table", None)
     return None if table is None else str(table.name)
+
+
+def test_a_lift_that_fails_is_retried_at_the_next_run(world: World) -> None:
+    s = world.services
+    account = FIXTURES.spam_account
+    restriction = Restriction(RestrictionAction.QUARANTINE_ACCOUNT, (), 7)
+    demand_id = approved(world, DemandKind.RESTRICTION, (account,), restriction=restriction)
+    restrict(s, demand_id, by="cust")
+    run_due(s)  # the notice
+
+    class Unreachable(ReferencePlatform):
+        def lift_restriction(self, restriction_id: str, *, at: datetime) -> None:
+            raise OSError("the platform's API timed out")
+
+    world.clock.now = NOW + timedelta(days=7)
+    down = replace(s, platform=Unreachable(world.path))
+    report = run_due(down)
+    assert (report.done, report.failed) == ((), (("restriction_lift", demand_id, "internal"),))
+    assert world.platform.status(account) == "quarantined"
+    assert [(k, d) for k, d, _ in run_due(s).done] == [("restriction_lift", demand_id)]
+    assert world.platform.status(account) == "active"

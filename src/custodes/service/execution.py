@@ -526,13 +526,14 @@ def run_due(services: Services, now: datetime | None = None, *, limit: int = 100
                 index = _lift(services, action.demand_id, by=None, action=action)
             else:
                 index = release_holds(services, action.demand_id, outcome="expired", action=action)
-        except CustodesError as exc:
+        except Exception as exc:  # one action's failure does not stop the others
             log.warning(
                 "due action failed kind=%s demand=%s error=%s", action.kind, action.demand_id, exc
             )
-            if action.kind is not DueKind.NOTICE:
+            if action.kind is not DueKind.NOTICE:  # a notice stays claimed: it may have gone out
                 unclaim(services, action.id)
-            failed.append((action.kind.value, action.demand_id, exc.code))
+            code = exc.code if isinstance(exc, CustodesError) else "internal"
+            failed.append((action.kind.value, action.demand_id, code))
             continue
         done.append((action.kind.value, action.demand_id, index))
     doubt = in_doubt(services, now)
