@@ -26,12 +26,13 @@ from custodes.platform import ReferencePlatform, build_reference_platform
 from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.web.account import account_router
-from custodes.web.console import console_router
+from custodes.web.authority_api import authority_router
 from custodes.web.context import ApiConfig
+from custodes.web.intake import refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
 from custodes.web.problems import install_problem_handlers
-from custodes.web.schemas import Problem
+from custodes.web.schemas import component_schemas
 
 __all__ = ["create_app", "routers"]
 
@@ -55,7 +56,7 @@ def routers(deployment: Deployment) -> list[APIRouter]:
     return [
         log_router(deployment.settings.log_dir),
         account_router(),
-        console_router(deployment),
+        authority_router(),
     ]
 
 
@@ -95,6 +96,7 @@ def create_app(
     app.state.deployment = deployment
     app.state.services = services
     app.state.api_config = config
+    app.state.problem_listener = refusal_listener
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))
     install_problem_handlers(app)
     for router in routers(deployment):
@@ -110,6 +112,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["Problem"] = Problem.model_json_schema()
+        for name, value in component_schemas().items():
+            components.setdefault(name, value)
         app.openapi_schema = schema
     return app.openapi_schema

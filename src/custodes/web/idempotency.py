@@ -123,9 +123,12 @@ class IdempotentCall:
     now: datetime
     expires_at: datetime
     claimed: bool = False
+    replay: Response | None = None
+    """The kept answer, once :meth:`claim_in` found one."""
 
     def claim_in(self, conn: Connection) -> Response | None:
-        """Inside a write: claim the key (None: go ahead) or return the kept answer."""
+        """Inside a write: claim the key (None: go ahead) or return the kept answer (also
+        kept in :attr:`replay`)."""
         t = api_idempotency
         if hash(self.key) % 64 == 0:  # now and then, forget expired answers
             conn.execute(t.delete().where(t.c.expires_at < self.now))
@@ -153,14 +156,17 @@ class IdempotentCall:
         headers = {"Idempotent-Replayed": "true"}
         if row.location:
             headers["Location"] = row.location
-        return Response(bytes(row.body), row.status, headers=headers, media_type=row.content_type)
+        self.replay = Response(
+            bytes(row.body), row.status, headers=headers, media_type=row.content_type
+        )
+        return self.replay
 
     def run(self, operation: Callable[[], Response], *, secret: bool = False) -> Response:
         """Claim the key unless done already, run ``operation`` once, keep its answer."""
-        if not self.claimed:
-            replay = self.services.store.write(self.claim_in)
-            if replay is not None:
-                return replay
+        if not self.claimed and self.replay is None:
+            self.services.store.write(self.claim_in)
+        if self.replay is not None:
+            return self.replay
         try:
             response = operation()
         except (CustodesError, TlogError) as exc:

@@ -13,10 +13,11 @@ names every status code the API can answer with.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from custodes.errors import InputError
 from custodes.model import (
     AuthorityKind,
     ChannelKind,
@@ -27,14 +28,18 @@ from custodes.model import (
     RestrictionAction,
     Standing,
     TargetKind,
+    read_json,
 )
 
 from .problems import PROBLEM_JSON
 
 __all__ = [
+    "DOCUMENTED_BODIES",
     "PROBLEM_STATUSES",
     "Problem",
+    "component_schemas",
     "problems",
+    "read_model",
 ]
 
 PROBLEM_STATUSES: dict[int, str] = {
@@ -59,6 +64,21 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_model(model: type[M], body: bytes, *, limit: int) -> M:
+    """``body`` as ``model``: size checked first, JSON read strictly
+    (:func:`custodes.model.read_json`), and any mismatch an ``InputError`` naming the field."""
+    raw = read_json(body, limit=limit)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise InputError(f"{where}: {first.get('msg', 'invalid')}") from None
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -195,6 +215,20 @@ class DocumentReceipt(BaseModel):
 
 class WithdrawBody(_Body):
     reason: Reason
+
+
+DOCUMENTED_BODIES: tuple[type[BaseModel], ...] = (DemandBody, WithdrawBody)
+"""Bodies the authority API reads itself: the OpenAPI document carries their schemas."""
+
+
+def component_schemas() -> dict[str, Any]:
+    """``components/schemas`` entries the routes refer to but FastAPI does not generate."""
+    out: dict[str, Any] = {"Problem": Problem.model_json_schema()}
+    for model in DOCUMENTED_BODIES:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        out.update(schema.pop("$defs", {}))
+        out[model.__name__] = schema
+    return out
 
 
 class StaffOut(BaseModel):

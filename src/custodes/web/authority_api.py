@@ -1,0 +1,349 @@
+"""The authority API: how a registered authority submits demands and follows them.
+
+Every request is signed (:mod:`custodes.web.intake`); every POST carries an Idempotency-Key.
+
+==================================  =========================  ================================
+route                               Cedar action               what it does
+==================================  =========================  ================================
+``POST /v1/documents``              ``demand.submit``          upload an instrument document
+                                                               (any media type); answers its
+                                                               SHA-256, to cite in the demand
+``POST /v1/demands``                ``demand.submit``          submit a demand (JSON); it is
+                                                               recorded, then screened at once
+``GET /v1/demands``                 ``demand.status``          the authority's demands, newest
+                                                               first, a page at a time
+``GET /v1/demands/{id}``            ``demand.status``          one demand: state, the reasons
+                                                               of a refusal or a question,
+                                                               productions
+``POST /v1/demands/{id}/amendments``  ``demand.answer_``       answer a clarification request
+                                    ``clarification``          with the amended demand
+``POST /v1/demands/{id}/withdrawal``  ``demand.withdraw``      withdraw the demand
+``GET /v1/productions/{id}``        ``demand.status``          download a production (sealed
+                                                               with age to the authority's key)
+==================================  =========================  ================================
+
+An authority sees only its own demands: another authority's demand is ``not_found``, exactly as
+a demand that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from custodes.errors import ConflictError, CustodesError, NotFoundError
+from custodes.model import (
+    MAX_DEMAND_BYTES,
+    DemandState,
+    Outcome,
+    SignatureStatus,
+    format_target,
+    new_demand_id,
+    parse_demand,
+    read_json,
+)
+from custodes.service import Services
+from custodes.service.demands import amend_demand, receive_demand, withdraw_demand
+from custodes.service.lifecycle import DemandRecord, get_demand
+from custodes.service.production import Production, download, get_production, productions_of
+from custodes.service.screening import screen_demand
+from custodes.store.api_tables import staged_documents
+
+from .context import services_of
+from .intake import SignedCall, UnsupportedMediaTypeError, signed
+from .listing import DEFAULT_LIMIT, MAX_LIMIT, demand_page
+from .schemas import (
+    DemandBody,
+    DemandPage,
+    DemandStatus,
+    DocumentReceipt,
+    FindingOut,
+    ProductionOut,
+    TargetBody,
+    WithdrawBody,
+    problems,
+    read_model,
+)
+from .signatures import format_content_digest
+
+__all__ = ["DocumentNotUploadedError", "authority_router", "demand_status", "staged_document"]
+
+ANSWERED_WITH_REASONS = frozenset({DemandState.REFUSED, DemandState.CLARIFICATION_REQUESTED})
+JSON_LIMIT = 64 * 1024
+
+
+class DocumentNotUploadedError(ConflictError):
+    code = "document_not_uploaded"
+    title = "The cited document was not uploaded"
+
+
+def _json_body(schema: type[Any], limit: int) -> dict[str, Any]:
+    ref = {"$ref": f"#/components/schemas/{schema.__name__}"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ref}},
+            "description": f"at most {limit} bytes",
+        }
+    }
+
+
+def staged_document(services: Services, owner: str, sha256: str | None) -> bytes | None:
+    """The document ``owner`` uploaded with this SHA-256 (None when none is cited);
+    ``DocumentNotUploadedError`` when one is cited but was never uploaded."""
+    if sha256 is None:
+        return None
+    t = staged_documents
+    with services.store.read() as conn:
+        data = conn.execute(
+            sa.select(t.c.data).where(t.c.owner == owner, t.c.sha256 == sha256)
+        ).scalar_one_or_none()
+    if data is None:
+        raise DocumentNotUploadedError(
+            f"instrument.document_sha256 {sha256} names no document you uploaded; "
+            "POST it to /v1/documents first"
+        )
+    return bytes(data)
+
+
+def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:
+    """Keep an uploaded document for the demand that will cite it."""
+    digest = hashlib.sha256(data).hexdigest()
+    t = staged_documents
+    now = services.clock()
+
+    def work(conn: sa.Connection) -> None:
+        exists = conn.execute(
+            sa.select(t.c.sha256).where(t.c.owner == owner, t.c.sha256 == digest)
+        ).first()
+        if exists is None:
+            conn.execute(t.insert().values(owner=owner, sha256=digest, data=data, received_at=now))
+
+    services.store.write(work)
+    return DocumentReceipt(sha256=digest, size=len(data))
+
+
+def demand_status(services: Services, record: DemandRecord) -> DemandStatus:
+    """A demand as its authority sees it."""
+    reasons = []
+    if record.state in ANSWERED_WITH_REASONS and record.screening is not None:
+        for f in record.screening.findings:
+            if f.outcome is Outcome.REFUSE:
+                target = None if f.target is None else TargetBody(**format_target(f.target))
+                finding = FindingOut(
+                    rule=f.rule_id,
+                    outcome=f.outcome.value,
+                    reason=f.reason,
+                    remedy=f.remedy,
+                    target=target,
+                    item=f.item,
+                )
+                reasons.append(finding)
+    productions = [_production_out(p) for p in productions_of(services, record.id)]
+    return DemandStatus(
+        id=record.id,
+        version=record.version,
+        state=record.state,
+        kind=record.demand.kind,
+        received_at=record.demand.received_at,
+        target_count=len(record.demand.targets),
+        reasons=reasons,
+        productions=productions,
+    )
+
+
+def _production_out(p: Production) -> ProductionOut:
+    return ProductionOut(
+        id=p.id,
+        created_at=p.created_at,
+        package_sha256=p.package_sha256,
+        record_count=p.record_count,
+        categories=list(p.categories),
+        href=f"/v1/productions/{p.id}",
+    )
+
+
+def _own(services: Services, call: SignedCall, demand_id: str) -> DemandRecord:
+    try:
+        record = get_demand(services, demand_id)
+    except NotFoundError:
+        record = None
+    if record is None or record.demand.authority_id != call.authority.id:
+        raise NotFoundError(f"you sent no demand {demand_id!r}")
+    return record
+
+
+def _check_json(request: Request) -> None:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/json":
+        raise UnsupportedMediaTypeError("send the demand as application/json")
+
+
+def _screened(services: Services, record: DemandRecord) -> DemandRecord:
+    try:
+        return screen_demand(services, record.id)
+    except CustodesError:  # recorded as received; staff screen it again
+        return get_demand(services, record.id)
+
+
+def _status_response(services: Services, record: DemandRecord, status: int) -> Response:
+    out = demand_status(services, record)
+    return JSONResponse(
+        out.model_dump(mode="json"), status_code=status,
+        headers={"Location": f"/v1/demands/{record.id}"},
+    )  # fmt: skip
+
+
+Submitting = Annotated[SignedCall, Depends(signed("demand.submit"))]
+Reading = Annotated[SignedCall, Depends(signed("demand.status"))]
+Answering = Annotated[SignedCall, Depends(signed("demand.answer_clarification"))]
+Withdrawing = Annotated[SignedCall, Depends(signed("demand.withdraw"))]
+
+
+def upload_document(call: Submitting, request: Request) -> Response:
+    """Upload an instrument document; cite its SHA-256 as instrument.document_sha256."""
+    services = services_of(request)
+    assert call.once is not None
+
+    def operation() -> Response:
+        receipt = stage_document(services, "authority:" + call.authority.id, call.body)
+        return JSONResponse(receipt.model_dump(), status_code=201)
+
+    return call.once.run(operation)
+
+
+def submit_demand(call: Submitting, request: Request) -> Response:
+    """Submit a demand; it is recorded, screened, and its status answered."""
+    services = services_of(request)
+    _check_json(request)
+    assert call.once is not None
+
+    def operation() -> Response:
+        raw = read_json(call.body, limit=MAX_DEMAND_BYTES)
+        demand = parse_demand(
+            raw, id=new_demand_id(), authority_id=call.authority.id, received_at=services.clock()
+        )
+        owner = "authority:" + call.authority.id
+        document = staged_document(services, owner, demand.instrument.document_sha256)
+        record = receive_demand(
+            services, demand, signature=SignatureStatus.VALID, document=document, body=call.body
+        )
+        return _status_response(services, _screened(services, record), 201)
+
+    return call.once.run(operation)
+
+
+def list_demands(
+    call: Reading,
+    request: Request,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> DemandPage:
+    """The authority's own demands, newest first."""
+    services = services_of(request)
+    page = demand_page(services, authority_id=call.authority.id, cursor=cursor, limit=limit)
+    items = [demand_status(services, r) for r in page.items]
+    return DemandPage(items=items, next_cursor=page.next_cursor)
+
+
+def one_demand(demand_id: str, call: Reading, request: Request) -> DemandStatus:
+    """One of the authority's demands."""
+    services = services_of(request)
+    return demand_status(services, _own(services, call, demand_id))
+
+
+def amend(demand_id: str, call: Answering, request: Request) -> Response:
+    """Answer a clarification request with the amended demand (a new version)."""
+    services = services_of(request)
+    _check_json(request)
+    assert call.once is not None
+
+    def operation() -> Response:
+        current = _own(services, call, demand_id)
+        raw = read_json(call.body, limit=MAX_DEMAND_BYTES)
+        amended = parse_demand(
+            raw, id=current.id, authority_id=call.authority.id, received_at=services.clock()
+        )
+        owner = "authority:" + call.authority.id
+        document = staged_document(services, owner, amended.instrument.document_sha256)
+        record = amend_demand(
+            services, amended, signature=SignatureStatus.VALID, document=document, body=call.body
+        )
+        return _status_response(services, _screened(services, record), 200)
+
+    return call.once.run(operation)
+
+
+def withdraw(demand_id: str, call: Withdrawing, request: Request) -> Response:
+    """Withdraw the demand, with a reason."""
+    services = services_of(request)
+    _check_json(request)
+    assert call.once is not None
+
+    def operation() -> Response:
+        _own(services, call, demand_id)
+        body = read_model(WithdrawBody, call.body, limit=JSON_LIMIT)
+        record = withdraw_demand(
+            services, demand_id, reason=body.reason, authority=call.authority.id
+        )
+        return _status_response(services, record, 200)
+
+    return call.once.run(operation)
+
+
+def production(production_id: str, call: Reading, request: Request) -> Response:
+    """Download a production: an age file sealed to the authority's registered recipient."""
+    services = services_of(request)
+    try:
+        made = get_production(services, production_id)
+    except NotFoundError:
+        made = None
+    if made is None or made.authority_id != call.authority.id:
+        raise NotFoundError(f"no production {production_id!r} for you")
+    package = download(services, production_id, authority_id=call.authority.id)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{production_id}.age"',
+        "Content-Digest": format_content_digest(package),
+    }
+    return Response(package, media_type="application/octet-stream", headers=headers)
+
+
+_BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
+_SIGNED = (400, 401, 403, 413, 422, 429)
+ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
+    ("POST", "/documents", upload_document, {
+        "status_code": 201, "response_model": DocumentReceipt,
+        "responses": problems(*_SIGNED, 409),
+        "openapi_extra": {"requestBody": {"required": True, "content": _BINARY}}}),
+    ("POST", "/demands", submit_demand, {
+        "status_code": 201, "response_model": DemandStatus,
+        "responses": problems(*_SIGNED, 409, 415),
+        "openapi_extra": _json_body(DemandBody, MAX_DEMAND_BYTES)}),
+    ("GET", "/demands", list_demands, {
+        "response_model": DemandPage, "responses": problems(*_SIGNED)}),
+    ("GET", "/demands/{demand_id}", one_demand, {
+        "response_model": DemandStatus, "responses": problems(*_SIGNED, 404)}),
+    ("POST", "/demands/{demand_id}/amendments", amend, {
+        "response_model": DemandStatus, "responses": problems(*_SIGNED, 404, 409, 415),
+        "openapi_extra": _json_body(DemandBody, MAX_DEMAND_BYTES)}),
+    ("POST", "/demands/{demand_id}/withdrawal", withdraw, {
+        "response_model": DemandStatus, "responses": problems(*_SIGNED, 404, 409, 415),
+        "openapi_extra": _json_body(WithdrawBody, JSON_LIMIT)}),
+    ("GET", "/productions/{production_id}", production, {
+        "response_class": Response,
+        "responses": {200: {"content": _BINARY, "description": "the age-encrypted package"},
+                      **problems(*_SIGNED, 404)}}),
+]  # fmt: skip
+"""Every route of the authority API: method, path, endpoint, FastAPI options."""
+
+
+def authority_router() -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["authority"])
+    for method, path, endpoint, options in ROUTES:
+        router.add_api_route(path, endpoint, methods=[method], **options)
+    return router

@@ -1,0 +1,221 @@
+"""The gate of the authority API: who signed the request, and may they ask this (F2).
+
+Every route of the authority API depends on :func:`signed` (``action``), which, in order:
+
+1. reads the body, within the route's size limit (:mod:`custodes.web.limits`);
+2. verifies the RFC 9421 signature and the Content-Digest (:mod:`custodes.web.signatures`)
+   against the keys registered for the authority named by the ``keyid``
+   (``<authority id>/<key id>``), refusing an unknown or revoked key;
+3. asks the Cedar pack whether the authority may perform ``action``;
+4. in one database write: remembers the nonce (a nonce seen before is
+   ``signature_replayed``), counts the request against the authority's rate limit, and, for
+   a POST, claims its ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
+
+Every request of the authority API refused as malformed, oversized, unauthenticated or not
+permitted (400, 401, 403, 413, 415, 422) is recorded in the log as ``request.refused`` with
+its error code and, only when the signature verified, the authority's jurisdiction: a
+request whose signature did not verify names nobody, so that nobody can be blamed in the
+public log by a forger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from fastapi import Request
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from starlette.concurrency import run_in_threadpool
+
+from custodes.errors import CustodesError, InputError
+from custodes.events import REQUEST_REFUSED
+from custodes.model import Authority
+from custodes.policy import authorize
+from custodes.service import Services, record
+from custodes.service.authorities import find_authority
+from custodes.store.api_tables import api_nonces, revoked_keys
+
+from .context import ApiConfig, config_of, services_of
+from .idempotency import IdempotentCall, idempotency_key, request_fingerprint
+from .limits import count_request
+from .signatures import (
+    KeyRevokedError,
+    SignatureReplayedError,
+    SignedParts,
+    UnknownKeyError,
+    Verified,
+    verify_request,
+)
+
+__all__ = [
+    "REFUSALS",
+    "SignedCall",
+    "UnsupportedMediaTypeError",
+    "record_refusal",
+    "refusal_listener",
+    "signed",
+    "signed_parts",
+]
+
+log = logging.getLogger(__name__)
+
+REFUSALS = frozenset({400, 401, 403, 413, 415, 422})
+"""Statuses of the authority API recorded as ``request.refused``."""
+
+
+class UnsupportedMediaTypeError(InputError):
+    code = "unsupported_media_type"
+    status = 415
+    title = "Unsupported media type"
+
+
+@dataclass(frozen=True)
+class SignedCall:
+    """A request of the authority API that passed the gate."""
+
+    authority: Authority
+    keyid: str
+    body: bytes
+    once: IdempotentCall | None
+    """For a POST: its idempotent call (already claimed, or holding the kept answer)."""
+
+
+def signed_parts(request: Request) -> SignedParts:
+    """The request as its signer saw it: the raw path and query as sent, the Host header."""
+    scope = request.scope
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string", b"")
+    host = request.headers.get("host", "")
+    target = f"{scope['scheme']}://{host}{raw_path.decode('latin-1')}"
+    if query:
+        target += "?" + query.decode("latin-1")
+    headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"])
+    return SignedParts(request.method, target, headers)
+
+
+def _key_of(services: Services, found: dict[str, Authority]) -> Callable[[str], bytes]:
+    def key_of(keyid: str) -> bytes:
+        authority_id, key_id = keyid.split("/", 1)
+        with services.store.read() as conn:
+            authority = find_authority(conn, authority_id)
+            key = None if authority is None else authority.key(key_id)
+            if key is None or authority is None:
+                t = revoked_keys
+                revoked = conn.execute(
+                    sa.select(t.c.revoked_at).where(
+                        t.c.authority_id == authority_id, t.c.key_id == key_id
+                    )
+                ).first()
+                if revoked is not None:
+                    raise KeyRevokedError(f"the key {keyid!r} was revoked")
+                raise UnknownKeyError(f"no registered key {keyid!r}")
+        found["authority"] = authority
+        return key.ed25519
+
+    return key_of
+
+
+def _verify(
+    services: Services, config: ApiConfig, parts: SignedParts, body: bytes
+) -> tuple[Verified, Authority]:
+    found: dict[str, Authority] = {}
+    verified = verify_request(
+        parts, body, key_of=_key_of(services, found), now=services.clock(),
+        max_age=config.signature_max_age, skew=config.clock_skew,
+    )  # fmt: skip
+    return verified, found["authority"]
+
+
+def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
+    t = api_nonces
+    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+    done = conn.execute(
+        insert.values(
+            key_id=verified.keyid, nonce=verified.nonce, expires_at=verified.remember_until
+        ).on_conflict_do_nothing()
+    )
+    if not done.rowcount:
+        raise SignatureReplayedError("this request was received before (its nonce is spent)")
+    if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
+        conn.execute(t.delete().where(t.c.expires_at < now))
+
+
+def _admit(
+    services: Services,
+    config: ApiConfig,
+    verified: Verified,
+    authority: Authority,
+    once: IdempotentCall | None,
+) -> None:
+    now = services.clock()
+
+    def work(conn: Connection) -> None:
+        _remember_nonce(conn, verified, now)
+        count_request(
+            conn, "authority:" + authority.id, limit=config.authority_rate,
+            window=config.rate_window, now=now,
+        )  # fmt: skip
+        if once is not None:
+            once.claim_in(conn)
+
+    services.store.write(work)
+
+
+def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
+    """A FastAPI dependency: the :class:`SignedCall` of a request allowed to do ``action``."""
+
+    async def dependency(request: Request) -> SignedCall:
+        request.state.intake = True
+        body = await request.body()
+        request.state.body_sha256 = hashlib.sha256(body).hexdigest()
+        services, config = services_of(request), config_of(request)
+        parts = signed_parts(request)
+        verified, authority = await run_in_threadpool(_verify, services, config, parts, body)
+        request.state.authority = authority
+        authorize(services.pack, authority, action).check()
+        once = None
+        if request.method == "POST":
+            now = services.clock()
+            once = IdempotentCall(
+                services, "authority:" + authority.id, idempotency_key(request),
+                request_fingerprint(request.method, request.url.path, body), now,
+                now + config.idempotency_ttl,
+            )  # fmt: skip
+        await run_in_threadpool(_admit, services, config, verified, authority, once)
+        return SignedCall(authority, verified.keyid, body, once)
+
+    dependency.__name__ = f"signed_{action.replace('.', '_')}"
+    return dependency
+
+
+def record_refusal(
+    services: Services, code: str, authority: Authority | None, body_sha256: str | None
+) -> int:
+    """Log one ``request.refused``."""
+    facts: dict[str, str] = {"error_code": code}
+    private: dict[str, str] = {}
+    if authority is not None:
+        facts["authority_jurisdiction"] = authority.jurisdiction
+        private["authority"] = authority.id
+    if body_sha256 is not None:
+        private["body_sha256"] = body_sha256
+    return services.write(
+        lambda conn: record(conn, services, REQUEST_REFUSED, facts=facts, private=private)
+    )
+
+
+async def refusal_listener(request: Request, status: int, code: str) -> None:
+    """Told of every problem response: records the authority API's refusals."""
+    if status not in REFUSALS or not getattr(request.state, "intake", False):
+        return
+    authority = getattr(request.state, "authority", None)
+    body_sha256 = getattr(request.state, "body_sha256", None)
+    try:
+        await run_in_threadpool(record_refusal, services_of(request), code, authority, body_sha256)
+    except CustodesError:
+        log.exception("could not record a refused request code=%s", code)
