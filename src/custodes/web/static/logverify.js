@@ -109,9 +109,9 @@ const custodesLog = (() => {
   }
 
   async function parseVkey(vkey) {
-    const parts = vkey.trim().split("+");
-    if (parts.length !== 3) fail("the verifier key is not name+hash+key");
-    const [name, idHex, keyB64] = parts;
+    const m = /^([^+]*)\+([^+]*)\+(.*)$/su.exec(vkey.trim());
+    if (!m) fail("the verifier key is not name+hash+key");
+    const [, name, idHex, keyB64] = m;
     if (!name || hasSpace(name)) fail("the verifier key's name is empty or has spaces");
     if (!/^[0-9a-f]{8}$/.test(idHex)) fail("the verifier key's hash is not 8 hex digits");
     const key = decodeBase64(keyB64, "the verifier key");
