@@ -27,6 +27,7 @@ from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.web.account import account_router
 from custodes.web.authority_api import authority_router
+from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
 from custodes.web.intake import refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
@@ -57,6 +58,7 @@ def routers(deployment: Deployment) -> list[APIRouter]:
         log_router(deployment.settings.log_dir),
         account_router(),
         authority_router(),
+        console_router(deployment),
     ]
 
 
