@@ -27,13 +27,14 @@ from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.web.account import account_router
 from custodes.web.authority_api import authority_router
-from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
 from custodes.web.intake import refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
 from custodes.web.problems import install_problem_handlers
 from custodes.web.schemas import component_schemas
+from custodes.web.staff_admin import staff_admin_router
+from custodes.web.staff_demands import staff_demands_router
 
 __all__ = ["create_app", "routers"]
 
@@ -58,7 +59,8 @@ def routers(deployment: Deployment) -> list[APIRouter]:
         log_router(deployment.settings.log_dir),
         account_router(),
         authority_router(),
-        console_router(deployment),
+        staff_demands_router(),
+        staff_admin_router(),
     ]
 
 

@@ -76,6 +76,7 @@ __all__ = [
     "StaffDep",
     "WeakPasswordError",
     "change_password",
+    "check_password",
     "clear_session_cookie",
     "csrf_token",
     "current_caller",
