@@ -27,13 +27,11 @@ from custodes.service.access import (
     AccessRequest,
     Justification,
     JustificationKind,
-    format_token,
     list_accesses,
-    parse_token,
     request_access,
     revoke_access,
 )
-from custodes.service.gateway import AccessGateway
+from custodes.service.gateway import AccessGateway, format_token, parse_token
 from custodes.service.staff import register_staff
 from custodes.store import open_store
 

@@ -21,8 +21,9 @@ kind of justification and the staff member's location against each subject's jur
 for a demand, the subjects and categories must also lie within what its approval covers.
 The staff member's roles and location come from the staff registry, never from the request.
 
-The token is ``<capability id>.<secret>``: 256 random bits of which only the SHA-256 is
-stored, so it can neither be guessed nor rebuilt from the database. A capability lives 15
+The token (:func:`custodes.service.gateway.format_token`) is ``<capability id>.<secret>``:
+256 random bits of which only the SHA-256 is stored, so it can neither be guessed nor rebuilt
+from the database. A capability lives 15
 minutes by default and at most 8 hours; its holder, or anyone who may grant staff access,
 revokes it earlier with :func:`revoke_access`.
 
@@ -30,17 +31,10 @@ Every grant, refusal, read and revocation is also kept by subject, so that a use
 the accesses to their own data (:func:`list_accesses`): when, under which kind of
 justification, from which country, which categories, and the log entry that proves it.
 
->>> token = format_token("cap_0123456789abcdef01234567", bytes(32))
->>> token
-'cap_0123456789abcdef01234567.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
->>> parse_token(token) == ("cap_0123456789abcdef01234567", bytes(32))
-True
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -55,11 +49,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from custodes.errors import AuthError, ConflictError, ForbiddenError, InputError, NotFoundError
+from custodes.errors import ConflictError, ForbiddenError, InputError, NotFoundError
 from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_GRANTED, STAFF_ACCESS_REVOKED
-from custodes.model import DataCategory, Finding, Outcome, Staff, Target
+from custodes.model import DataCategory, Finding, Staff, Target
 from custodes.policy import authorize, authorize_staff_access
 from custodes.service import Services, record
+from custodes.service.gateway import format_token, refusal, subject_row
 from custodes.service.package import parse_subject
 from custodes.service.scope import EXECUTABLE, approved_scope
 from custodes.service.staff import load_staff
@@ -78,14 +73,10 @@ __all__ = [
     "Justification",
     "JustificationKind",
     "demand_basis",
-    "format_token",
     "list_accesses",
-    "parse_token",
-    "refusal",
     "refuse_access",
     "request_access",
     "revoke_access",
-    "subject_row",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,8 +85,6 @@ DEFAULT_TTL = timedelta(minutes=15)
 MAX_TTL = timedelta(hours=8)
 MIN_TTL = timedelta(minutes=1)
 MAX_SUBJECTS = 100
-MAX_TOKEN = 128
-_TOKEN = re.compile(r"(cap_[0-9a-f]{24})\.([A-Za-z0-9_-]{43})")
 _REFERENCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:#/-]{0,127}")
 
 
@@ -200,37 +189,6 @@ class DemandBasis:
     categories: frozenset[DataCategory]
 
 
-def format_token(capability_id: str, secret: bytes) -> str:
-    """The bearer token of a capability: its id, a dot, the secret in base64url."""
-    if len(secret) != 32:
-        raise InputError("a capability secret is 32 bytes")
-    token = f"{capability_id}.{base64.urlsafe_b64encode(secret).decode().rstrip('=')}"
-    if not _TOKEN.fullmatch(token):
-        raise InputError(f"{capability_id!r} is not a capability id")
-    return token
-
-
-def parse_token(token: str) -> tuple[str, bytes]:
-    """The capability id and secret of ``token``; :class:`AuthError` when it is malformed."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN:
-        raise AuthError("a capability token is at most 128 characters")
-    m = _TOKEN.fullmatch(token)
-    if m is None:
-        raise AuthError("malformed capability token")
-    try:
-        secret = base64.urlsafe_b64decode(m.group(2) + "=")
-    except (binascii.Error, ValueError):
-        raise AuthError("malformed capability token") from None
-    if format_token(m.group(1), secret) != token:
-        raise AuthError("capability token is not in canonical form")
-    return m.group(1), secret
-
-
-def refusal(rule: str, reason: str, remedy: str) -> Finding:
-    """A refusing finding of custodes' own (not of the policy pack)."""
-    return Finding(rule, Outcome.REFUSE, reason, remedy)
-
-
 _NO_JUSTIFICATION = refusal(
     "staff.no_justification",
     "a staff access must state its justification: an approved demand, an abuse case or a "
@@ -247,29 +205,16 @@ _DEMAND_NOT_APPROVED = refusal(
     "the demand named as justification is unknown, or not approved and awaiting execution",
     "wait for the demand's approvals, or name the right demand",
 )
+_POLICY_REFUSED = refusal(
+    "staff.access.default_deny",
+    "no rule of the policy pack allows this access",
+    "ask under a justification the pack accepts for your role",
+)
 _OUTSIDE_DEMAND = refusal(
     "staff.outside_demand",
     "the demand's approval does not cover this subject or these data categories",
     "ask only for the subjects and categories the demand's approval covers",
 )
-
-
-def subject_row(
-    index: int, kind: str, subject: Target, at: datetime, **values: Any
-) -> dict[str, Any]:
-    """A ``staff_access_events`` row: ``values`` gives ``staff_location``,
-    ``justification``, ``categories`` and optionally ``rules`` and ``capability_id``."""
-    cats, rules = values.pop("categories"), values.pop("rules", ())
-    return {
-        "idx": index,
-        "subject": str(subject),
-        "kind": kind,
-        "at": at,
-        "categories": ",".join(str(c) for c in cats),
-        "rules": ",".join(rules),
-        "capability_id": values.pop("capability_id", None),
-        **values,
-    }
 
 
 # -- asking for access ---------------------------------------------------------------------
@@ -309,7 +254,9 @@ def _judge(
                 demand_approved=basis is not None and basis.approved,
                 requesting=basis.requesting if basis is not None else None,
             )
-            refusals += [f for f in decision.findings if f.blocks and not decision.allowed]
+            if not decision.allowed:
+                blocking = [f for f in decision.findings if f.blocks]
+                refusals += blocking or [_POLICY_REFUSED]
         out.append(Judged(subject, where, tuple(refusals)))
     return out
 

@@ -56,7 +56,8 @@ from custodes.model import (
 from custodes.platform import AppliedRestriction, Hold
 from custodes.policy import authorize_staff_access
 from custodes.service import Services
-from custodes.service.access import Judged, refusal, refuse_access
+from custodes.service.access import Judged, refuse_access
+from custodes.service.gateway import refusal
 from custodes.service.lifecycle import check_reason, db_time, log_event, meet_clock, start_clock
 from custodes.service.notices import (
     DueAction,

@@ -17,15 +17,26 @@ transaction: one query for revocations, one multi-row append to the log, one ins
 openings and one of the by-subject rows, one commit. Revocation is checked inside that
 transaction, so once a revocation is durable no process logs (and so allows) another read
 under it.
+
+A capability's bearer token is ``cap_<24 hex>.<secret>``, the secret being 32 random bytes in
+base64url without padding; :func:`parse_token` accepts only what :func:`format_token` writes.
+
+>>> token = format_token("cap_0123456789abcdef01234567", bytes(32))
+>>> token
+'cap_0123456789abcdef01234567.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+>>> parse_token(token) == ("cap_0123456789abcdef01234567", bytes(32))
+True
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import logging
+import re
 import secrets
 import threading
 from collections.abc import Collection
@@ -40,14 +51,22 @@ from sqlalchemy.engine import Connection
 from custodes.errors import AuthError, ForbiddenError, InputError
 from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ
 from custodes.events.leaf import SALT_BYTES, TIME_FORMAT_
-from custodes.model import DataCategory, Finding, Target
+from custodes.model import DataCategory, Finding, Outcome, Target
 from custodes.service import Services, record
-from custodes.service.access import parse_token, refusal, subject_row
 from custodes.service.package import parse_subject
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
 from custodes.store.tables import event_openings
 
-__all__ = ["AccessGateway", "ReadEncoder", "ReadReceipt"]
+__all__ = [
+    "MAX_TOKEN",
+    "AccessGateway",
+    "ReadEncoder",
+    "ReadReceipt",
+    "format_token",
+    "parse_token",
+    "refusal",
+    "subject_row",
+]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +80,59 @@ _REVOKED_AMONG = sa.select(staff_capabilities.c.id).where(
 )
 _INSERT_OPENINGS = event_openings.insert()
 _INSERT_ROWS = staff_access_events.insert()
+
+MAX_TOKEN = 128
+_TOKEN = re.compile(r"(cap_[0-9a-f]{24})\.([A-Za-z0-9_-]{43})")
+
+
+def format_token(capability_id: str, secret: bytes) -> str:
+    """The bearer token of a capability: its id, a dot, the secret in base64url."""
+    if len(secret) != 32:
+        raise InputError("a capability secret is 32 bytes")
+    token = f"{capability_id}.{base64.urlsafe_b64encode(secret).decode().rstrip('=')}"
+    if not _TOKEN.fullmatch(token):
+        raise InputError(f"{capability_id!r} is not a capability id")
+    return token
+
+
+def parse_token(token: str) -> tuple[str, bytes]:
+    """The capability id and secret of ``token``; :class:`AuthError` when it is malformed."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN:
+        raise AuthError("a capability token is at most 128 characters")
+    m = _TOKEN.fullmatch(token)
+    if m is None:
+        raise AuthError("malformed capability token")
+    try:
+        secret = base64.urlsafe_b64decode(m.group(2) + "=")
+    except (binascii.Error, ValueError):
+        raise AuthError("malformed capability token") from None
+    if format_token(m.group(1), secret) != token:
+        raise AuthError("capability token is not in canonical form")
+    return m.group(1), secret
+
+
+def refusal(rule: str, reason: str, remedy: str) -> Finding:
+    """A refusing finding of custodes' own (not of the policy pack)."""
+    return Finding(rule, Outcome.REFUSE, reason, remedy)
+
+
+def subject_row(
+    index: int, kind: str, subject: Target, at: datetime, **values: Any
+) -> dict[str, Any]:
+    """A ``staff_access_events`` row: ``values`` gives ``staff_location``,
+    ``justification``, ``categories`` and optionally ``rules`` and ``capability_id``."""
+    cats, rules = values.pop("categories"), values.pop("rules", ())
+    return {
+        "idx": index,
+        "subject": str(subject),
+        "kind": kind,
+        "at": at,
+        "categories": ",".join(str(c) for c in cats),
+        "rules": ",".join(rules),
+        "capability_id": values.pop("capability_id", None),
+        **values,
+    }
+
 
 _HOLDER = refusal(
     "capability.holder",
