@@ -27,6 +27,7 @@ from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.web.account import account_router
 from custodes.web.authority_api import authority_router
+from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
 from custodes.web.intake import refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
@@ -61,6 +62,7 @@ def routers(deployment: Deployment) -> list[APIRouter]:
         authority_router(),
         staff_demands_router(),
         staff_admin_router(),
+        console_router(deployment),
     ]
 
 
