@@ -152,6 +152,8 @@ def test_entry_look_up_goes_to_the_entry_or_says_what_is_wrong(client: TestClien
     assert "must be a whole number" in bad.text and 'role="alert"' in bad.text
     missing = client.get("/console/log/100000")
     assert missing.status_code == 404 and "no log entry 100000" in missing.text
+    words = client.get("/console/log/last")
+    assert words.status_code == 404 and words.headers["content-type"].startswith("text/html")
 
 
 def _row(html: str, table: str, name: str) -> list[str]:

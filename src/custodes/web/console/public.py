@@ -93,19 +93,19 @@ class PublicPages:
                               asked=index or "", error=error, **self._keys())  # fmt: skip
         return RedirectResponse(f"/console/log/{number}", status_code=303)
 
-    def entry(self, request: Request, index: int) -> Response:
+    def entry(self, request: Request, index: str) -> Response:
         """One entry, its event and its receipt, checked in the browser."""
         try:
-            view = entry_view(self.dep, index)
-        except NotFoundError as exc:
+            view = entry_view(self.dep, parse_index(index))
+        except InputError as exc:
             error = Problem.of("No such entry.", exc)
             return self._page(request, "log.html", 404, section="log", view=log_view(self.dep),
-                              asked=str(index), error=error, **self._keys())  # fmt: skip
+                              asked=index[:20], error=error, **self._keys())  # fmt: skip
         return self._page(request, "log_entry.html", section="log", entry=view, **self._keys())
 
-    def receipt(self, index: int) -> Response:
+    def receipt(self, index: str) -> Response:
         """The entry's receipt as a ``.tlog-proof`` file."""
-        view = entry_view(self.dep, index)
+        view = entry_view(self.dep, parse_index(index))
         if view.receipt is None:
             raise NotFoundError(f"no signed checkpoint covers entry {index} yet")
         return PlainTextResponse(view.receipt, headers={"Cache-Control": "no-store"})
