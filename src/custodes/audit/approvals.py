@@ -69,6 +69,7 @@ __all__ = [
     "ApprovalCheck",
     "Disclosed",
     "SelfApprovalCheck",
+    "opened",
 ]
 
 EFFECTS = frozenset(
@@ -224,7 +225,7 @@ class ApprovalCheck(Check):
         return problems
 
 
-def _opened(disclosed: Disclosed, index: int, event: Event, name: str) -> tuple[str | None, bool]:
+def opened(disclosed: Disclosed, index: int, event: Event, name: str) -> tuple[str | None, bool]:
     """The disclosed value of scalar field ``name`` of the event at ``index``, and whether a
     disclosed opening failed to open the published commitment."""
     opening = disclosed.get(index, {}).get(name)
@@ -256,7 +257,7 @@ class SelfApprovalCheck(Check):
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is None or event.kind not in (*_NEW_VERSION, APPROVAL_GIVEN):
             return ()
-        staff, bad = _opened(self._disclosed, index, event, "staff")
+        staff, bad = opened(self._disclosed, index, event, "staff")
         if bad:
             detail = f"the disclosed opening of staff in entry {index} does not open its commitment"
             return [Finding("opening_mismatch", detail, (index,), event.demand)]

@@ -25,9 +25,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from custodes.audit.findings import MAX_NAMED, Finding
 from custodes.events import Event, Opening, parse_event
+
+if TYPE_CHECKING:
+    from custodes.audit.packs import PublishedPack
 
 __all__ = ["Check", "Replay", "default_checks"]
 
@@ -99,16 +103,23 @@ class Replay:
 
 def default_checks(
     openings: Mapping[int, Mapping[str, Opening | tuple[Opening, ...]]] | None = None,
+    packs: Sequence[PublishedPack] | None = None,
 ) -> list[Check]:
-    """The checks ``custodes audit`` runs; ``openings`` are disclosed salts, by entry index."""
+    """The checks ``custodes audit`` runs; ``openings`` are disclosed salts, by entry index;
+    with published ``packs`` (``--pack``), every screening is judged again as well."""
     from custodes.audit.approvals import ApprovalCheck, SelfApprovalCheck
     from custodes.audit.deadlines import DeadlineCheck, NoticeCheck
     from custodes.audit.jurisdiction import JurisdictionCheck
+    from custodes.audit.screening import RefusedScopeCheck, ScreeningCheck
 
-    return [
+    checks: list[Check] = [
         ApprovalCheck(),
         SelfApprovalCheck(openings or {}),
         JurisdictionCheck(),
+        RefusedScopeCheck(),
         DeadlineCheck(),
         NoticeCheck(),
     ]
+    if packs is not None:
+        checks.append(ScreeningCheck(packs, openings or {}))
+    return checks

@@ -13,6 +13,7 @@ keyword ``evidence``), so the CLI prints them like every other custodes error::
         ├── StateError           the state file is unreadable or belongs
         │                        to another log                           (409)
         ├── OpeningsError        the disclosed openings file is malformed (400)
+        ├── PackError            a published policy pack cannot be read   (400)
         └── FetchError           the source could not be read             (502)
 
 >>> err = PolicyError("line 3: unknown keyword 'wtness'", line=3)
@@ -24,7 +25,14 @@ from __future__ import annotations
 
 from custodes.tlog import TlogError
 
-__all__ = ["AuditError", "FetchError", "OpeningsError", "PolicyError", "StateError"]
+__all__ = [
+    "AuditError",
+    "FetchError",
+    "OpeningsError",
+    "PackError",
+    "PolicyError",
+    "StateError",
+]
 
 
 class AuditError(TlogError):
@@ -51,6 +59,12 @@ class OpeningsError(AuditError):
     code = "audit_openings"
     status = 400
     title = "Malformed openings file"
+
+
+class PackError(AuditError):
+    code = "audit_pack"
+    status = 400
+    title = "A published policy pack cannot be read"
 
 
 class FetchError(AuditError):

@@ -21,6 +21,7 @@ from custodes.audit.auditor import AuditReport, audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import AuditError, PolicyError
 from custodes.audit.openings import parse_disclosure
+from custodes.audit.packs import load_published_pack
 from custodes.audit.policy import parse_policy
 from custodes.audit.source import open_source
 from custodes.audit.state import default_state_path
@@ -130,6 +131,12 @@ def audit(
         Path | None,
         typer.Option(help="Openings the platform disclosed (JSON), to check who approved what."),
     ] = None,
+    pack: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pack", help="A published policy pack (directory), to judge screenings again."
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Judge deadlines at this UTC time (default: now)."),
@@ -150,6 +157,7 @@ def audit(
         else:
             raise PolicyError("the policy names several logs: pass --state (or --no-state)")
         disclosed = parse_disclosure(disclosure.read_bytes()) if disclosure else {}
+        packs = [load_published_pack(p) for p in pack] if pack else None
         when = _as_of(as_of)
         fetch = open_source(source)
         with progress_bar() as bar:
@@ -162,7 +170,7 @@ def audit(
                 fetch,
                 trust,
                 state_path=state_path,
-                checks=default_checks(disclosed),
+                checks=default_checks(disclosed, packs),
                 as_of=when,
                 progress=advance,
             )
