@@ -195,61 +195,62 @@ def restrict(services: Services, demand_id: str, *, by: str) -> tuple[AppliedRes
                     at=at,
                 )
             )
-
-        def work(conn: Connection) -> None:
-            check_unchanged(conn, scope)
-            conn.execute(
-                restrictions_applied.insert(),
-                [
-                    {
-                        "id": a.id,
-                        "demand_id": demand_id,
-                        "target": str(a.target),
-                        "action": r.action.value,
-                        "territories": ",".join(r.territories),
-                        "applied_at": db_time(at),
-                        "until": db_time(until) if until else None,
-                    }
-                    for a in applied
-                ],
-            )
-            facts: dict[str, object] = {
-                "restriction_action": r.action.value,
-                "target_count": len(applied),
-            }
-            if r.territories:
-                facts["territories"] = list(r.territories)
-            if r.duration_days is not None:
-                facts["duration_days"] = r.duration_days
-            log_event(
-                conn,
-                services,
-                demand_id,
-                RESTRICTION_APPLIED,
-                facts=facts,
-                staff=by,
-                private={"staff": by, "targets": [str(a.target) for a in applied]},
-            )
-            if until is not None:
-                schedule(
-                    conn,
-                    kind=DueKind.RESTRICTION_LIFT,
-                    ref=demand_id,
-                    demand_id=demand_id,
-                    due_at=until,
-                )
-            where = ", ".join(r.territories) or "everywhere"
-            ends = f"until {until:%Y-%m-%d}" if until else "with no end date"
-            done = f"{r.action.value.replace('_', ' ')} applied ({where}), {ends}"
-            plan_notice(conn, services, scope, done=done)
-            mark_executed(conn, services, demand_id, by=by)
-
-        services.write(work)
+        services.write(lambda conn: _record_restriction(conn, services, scope, applied, by=by))
     except BaseException:
         _undo(services, restriction_ids=[a.id for a in applied])
         raise
     log.info("restriction applied demand=%s targets=%d", demand_id, len(applied))
     return tuple(applied)
+
+
+def _record_restriction(
+    conn: Connection,
+    services: Services,
+    scope: ApprovedScope,
+    applied: list[AppliedRestriction],
+    *,
+    by: str,
+) -> None:
+    check_unchanged(conn, scope)
+    r = scope.restriction
+    assert r is not None and applied
+    until = applied[0].until
+    rows = [
+        {
+            "id": a.id,
+            "demand_id": scope.demand_id,
+            "target": str(a.target),
+            "action": r.action.value,
+            "territories": ",".join(r.territories),
+            "applied_at": db_time(a.applied_at),
+            "until": db_time(until) if until else None,
+        }
+        for a in applied
+    ]
+    conn.execute(restrictions_applied.insert(), rows)
+    facts: dict[str, object] = {"restriction_action": r.action.value, "target_count": len(rows)}
+    if r.territories:
+        facts["territories"] = list(r.territories)
+    if r.duration_days is not None:
+        facts["duration_days"] = r.duration_days
+    private = {"staff": by, "targets": [str(a.target) for a in applied]}
+    log_event(
+        conn, services, scope.demand_id, RESTRICTION_APPLIED, facts=facts, private=private, staff=by
+    )
+    if until is not None:
+        schedule(
+            conn,
+            kind=DueKind.RESTRICTION_LIFT,
+            ref=scope.demand_id,
+            demand_id=scope.demand_id,
+            due_at=until,
+        )
+    where = ", ".join(r.territories) or "everywhere"
+    ends = f"until {until:%Y-%m-%d}" if until else "with no end date"
+    plan_notice(
+        conn, services, scope, done=f"{r.action.value.replace('_', ' ')} applied ({where}), {ends}"
+    )
+    mark_executed(conn, services, scope.demand_id, by=by)
 
 
 def _lift(

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -160,53 +160,20 @@ def produce(
     pid = "p_" + secrets.token_hex(12)
     package = build_package(pid, wanted, records, created)
     sealed = seal_package(package, recipient)
-    categories = [c.value for c in scope.categories]
-
-    def work(conn: Connection) -> Production:
-        check_unchanged(conn, scope)
-        facts = {
-            "categories": categories,
-            "target_count": len(scope.targets),
-            "record_count": len(records),
-        }
-        private = {"production_sha256": package.manifest_sha256, "recipient": recipient}
-        index = log_event(
-            conn, services, demand_id, PRODUCTION_DELIVERED, facts=facts, private=private, staff=by
-        )
-        made = Production(
-            pid,
-            demand_id,
-            scope.authority.id,
-            recipient,
-            package.manifest_sha256,
-            hashlib.sha256(sealed).hexdigest(),
-            len(records),
-            len(scope.targets),
-            tuple(categories),
-            created,
-            index,
-        )
-        conn.execute(
-            productions.insert().values(
-                id=pid,
-                demand_id=demand_id,
-                authority_id=made.authority_id,
-                recipient=recipient,
-                manifest_sha256=made.manifest_sha256,
-                package_sha256=made.package_sha256,
-                record_count=made.record_count,
-                target_count=made.target_count,
-                categories=",".join(categories),
-                created_at=db_time(created),
-                event_idx=index,
-                package=sealed,
-            )
-        )
-        plan_notice(conn, services, scope, done=_done(scope, len(records)))
-        mark_executed(conn, services, demand_id, by=by)
-        return made
-
-    made = services.write(work)
+    made = Production(
+        id=pid,
+        demand_id=demand_id,
+        authority_id=scope.authority.id,
+        recipient=recipient,
+        manifest_sha256=package.manifest_sha256,
+        package_sha256=hashlib.sha256(sealed).hexdigest(),
+        record_count=len(records),
+        target_count=len(scope.targets),
+        categories=tuple(c.value for c in scope.categories),
+        created_at=created,
+        event=-1,
+    )
+    made = services.write(lambda conn: _record(conn, services, scope, made, sealed, by=by))
     log.info(
         "production delivered demand=%s records=%d withheld=%d",
         demand_id,
@@ -216,6 +183,48 @@ def produce(
     if preserved is not None:
         release_holds(services, preserved, outcome="produced", by=by, targets=scope.targets)
     return made
+
+
+def _record(
+    conn: Connection,
+    services: Services,
+    scope: ApprovedScope,
+    made: Production,
+    sealed: bytes,
+    *,
+    by: str,
+) -> Production:
+    """The production's transaction: the scope still holds; its event, the sealed package,
+    the notice and the demand's execution."""
+    check_unchanged(conn, scope)
+    facts = {
+        "categories": list(made.categories),
+        "target_count": made.target_count,
+        "record_count": made.record_count,
+    }
+    private = {"production_sha256": made.manifest_sha256, "recipient": made.recipient}
+    index = log_event(
+        conn, services, made.demand_id, PRODUCTION_DELIVERED, facts=facts, private=private, staff=by
+    )
+    conn.execute(
+        productions.insert().values(
+            id=made.id,
+            demand_id=made.demand_id,
+            authority_id=made.authority_id,
+            recipient=made.recipient,
+            manifest_sha256=made.manifest_sha256,
+            package_sha256=made.package_sha256,
+            record_count=made.record_count,
+            target_count=made.target_count,
+            categories=",".join(made.categories),
+            created_at=db_time(made.created_at),
+            event_idx=index,
+            package=sealed,
+        )
+    )
+    plan_notice(conn, services, scope, done=_done(scope, made.record_count))
+    mark_executed(conn, services, made.demand_id, by=by)
+    return replace(made, event=index)
 
 
 def _production(row: Any) -> Production:
