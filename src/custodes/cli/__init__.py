@@ -10,10 +10,13 @@ from typing import Annotated
 import typer
 
 from custodes.cli import audit as audit_cmd
+from custodes.cli import authority as authority_cmd
 from custodes.cli import demo as demo_cmd
 from custodes.cli import log as log_cmd
 from custodes.cli import policy as policy_cmd
 from custodes.cli import report as report_cmd
+from custodes.cli import staff as staff_cmd
+from custodes.cli import submit as submit_cmd
 from custodes.cli import witness as witness_cmd
 from custodes.cli.output import console, reported_errors
 from custodes.deployment import init_data_dir, open_deployment
@@ -30,6 +33,9 @@ app.add_typer(policy_cmd.app, name="policy")
 app.add_typer(witness_cmd.app, name="witness")
 app.command("demo")(demo_cmd.demo)
 app.command("audit")(audit_cmd.audit)
+app.add_typer(authority_cmd.app, name="authority")
+app.add_typer(staff_cmd.app, name="staff")
+app.command("submit")(submit_cmd.submit)
 app.command("report")(report_cmd.report)
 
 DataOpt = Annotated[Path, typer.Option("--data", help="Data directory.")]
