@@ -10,8 +10,9 @@ verified before. docs/auditing.md explains its use.
 - :mod:`~custodes.audit.logcheck`: rebuilding the tree from the entry bundles
 - :mod:`~custodes.audit.source`: reading a directory or a URL
 - :mod:`~custodes.audit.checks`: the :class:`Check` interface and the event replay, with the
-  checks in :mod:`~custodes.audit.approvals`, :mod:`~custodes.audit.jurisdiction` and
-  :mod:`~custodes.audit.deadlines`
+  checks in :mod:`~custodes.audit.approvals`, :mod:`~custodes.audit.jurisdiction`,
+  :mod:`~custodes.audit.refusals`, :mod:`~custodes.audit.deadlines` and, given published
+  policy packs (:mod:`~custodes.audit.packs`), :mod:`~custodes.audit.screening`
 - :mod:`~custodes.audit.findings`: every violation code; :mod:`~custodes.audit.errors`: what
   stops an audit from running
 """

@@ -110,7 +110,8 @@ def default_checks(
     from custodes.audit.approvals import ApprovalCheck, SelfApprovalCheck
     from custodes.audit.deadlines import DeadlineCheck, NoticeCheck
     from custodes.audit.jurisdiction import JurisdictionCheck
-    from custodes.audit.screening import RefusedScopeCheck, ScreeningCheck
+    from custodes.audit.refusals import RefusedScopeCheck
+    from custodes.audit.screening import ScreeningCheck
 
     checks: list[Check] = [
         ApprovalCheck(),
