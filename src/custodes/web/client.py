@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from http_message_signatures import HTTPMessageSigner, HTTPSignatureKeyResolver, algorithms
 
@@ -45,6 +45,7 @@ __all__ = [
     "AuthorityKey",
     "RequestSigner",
     "SignatureAuth",
+    "SignedClient",
     "format_private_jwk",
     "format_public_jwk",
     "key_id_of",
@@ -164,8 +165,8 @@ class _Resolver(HTTPSignatureKeyResolver):
     def resolve_private_key(self, key_id: str) -> Ed25519PrivateKey:
         return self.key.signing_key()
 
-    def resolve_public_key(self, key_id: str) -> bytes:
-        return self.key.public
+    def resolve_public_key(self, key_id: str) -> Ed25519PublicKey:
+        return self.key.signing_key().public_key()
 
 
 class RequestSigner:
@@ -214,3 +215,41 @@ class SignatureAuth(httpx.Auth):
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.signer.sign(request)
         yield request
+
+
+class SignedClient:
+    """Signs each request sent through ``client``: any HTTP client with httpx's ``request``
+    method (httpx's own, or Starlette's test client). ``base_url`` is the absolute URL the
+    server sees itself at (the signature covers the whole target URI)."""
+
+    def __init__(self, client: Any, signer: RequestSigner, base_url: str) -> None:
+        self.client = client
+        self.signer = signer
+        self.base_url = base_url.rstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        sent = dict(headers or {})
+        if idempotency_key is not None:
+            sent["Idempotency-Key"] = idempotency_key
+        elif method == "POST" and "Idempotency-Key" not in sent:
+            sent["Idempotency-Key"] = secrets.token_urlsafe(12)
+        sent.update(self.signer.headers_for(method, self.base_url + path, content, sent))
+        return self.client.request(method, path, content=content, headers=sent)
+
+    def get(self, path: str) -> Any:
+        return self.request("GET", path)
+
+    def post_json(self, path: str, value: Any, *, idempotency_key: str | None = None) -> Any:
+        body = json.dumps(value).encode()
+        headers = {"Content-Type": "application/json"}
+        return self.request(
+            "POST", path, content=body, headers=headers, idempotency_key=idempotency_key
+        )

@@ -133,13 +133,13 @@ class IdempotentCall:
         if hash(self.key) % 64 == 0:  # now and then, forget expired answers
             conn.execute(t.delete().where(t.c.expires_at < self.now))
         insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
-        done = conn.execute(
+        claimed = conn.execute(
             insert.values(
                 principal=self.principal, key=self.key, fingerprint=self.fingerprint,
                 created_at=self.now, expires_at=self.expires_at,
-            ).on_conflict_do_nothing()
-        )  # fmt: skip
-        if done.rowcount:
+            ).on_conflict_do_nothing().returning(t.c.key)
+        ).first()  # fmt: skip
+        if claimed is not None:  # (rowcount of ON CONFLICT DO NOTHING is -1 on psycopg)
             self.claimed = True
             return None
         row = conn.execute(

@@ -134,12 +134,14 @@ def _verify(
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
     t = api_nonces
     insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
-    done = conn.execute(
+    fresh = conn.execute(
         insert.values(
             key_id=verified.keyid, nonce=verified.nonce, expires_at=verified.remember_until
-        ).on_conflict_do_nothing()
-    )
-    if not done.rowcount:
+        )
+        .on_conflict_do_nothing()
+        .returning(t.c.nonce)
+    ).first()
+    if fresh is None:
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
     if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
         conn.execute(t.delete().where(t.c.expires_at < now))
@@ -196,14 +198,14 @@ def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
 def record_refusal(
     services: Services, code: str, authority: Authority | None, body_sha256: str | None
 ) -> int:
-    """Log one ``request.refused``."""
+    """Log one ``request.refused``. It always commits to ``body_sha256`` (of the body as read;
+    a body refused for its size was not read, and the commitment is to the SHA-256 of nothing):
+    the commitment's fresh salt keeps two identical refusals in one second two entries."""
     facts: dict[str, str] = {"error_code": code}
-    private: dict[str, str] = {}
+    private: dict[str, str] = {"body_sha256": body_sha256 or hashlib.sha256(b"").hexdigest()}
     if authority is not None:
         facts["authority_jurisdiction"] = authority.jurisdiction
         private["authority"] = authority.id
-    if body_sha256 is not None:
-        private["body_sha256"] = body_sha256
     return services.write(
         lambda conn: record(conn, services, REQUEST_REFUSED, facts=facts, private=private)
     )

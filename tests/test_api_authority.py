@@ -1,0 +1,375 @@
+"""The authority API end to end, on both backends: submit, upload, status, pages, amend,
+withdraw, download; idempotency, rate limits, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pyrage
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from custodes.deployment import Deployment, init_data_dir, open_deployment
+from custodes.events import parse_event
+from custodes.events.leaf import Event
+from custodes.model import Authority, AuthorityKind, Staff
+from custodes.platform import ReferencePlatform, build_reference_platform
+from custodes.policy import load_pack
+from custodes.service import Services
+from custodes.service.authorities import register_authority, suspend_authority
+from custodes.service.package import open_package
+from custodes.service.production import produce, register_recipient
+from custodes.service.review import approve, decide
+from custodes.service.staff import register_staff
+from custodes.settings import load_settings
+from custodes.store.demand_tables import demands
+from custodes.web.app import create_app
+from custodes.web.client import AuthorityKey, RequestSigner, SignedClient
+from custodes.web.context import ApiConfig
+
+NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
+BASE = "http://testserver"
+PG_ENV = "CUSTODES_TEST_DATABASE_URL"
+DOCUMENT = b"%PDF-1.7 search warrant 2:20-mj-0042, signed"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class World:
+    app: FastAPI
+    services: Services
+    clock: Clock
+    http: TestClient
+    keys: dict[str, AuthorityKey]
+    identity: pyrage.x25519.Identity
+
+    def authority(self, authority_id: str) -> SignedClient:
+        return SignedClient(self.http, RequestSigner(self.keys[authority_id], self.clock), BASE)
+
+    def events_since(self, start: int) -> list[Event]:
+        ledger = self.services.ledger
+        return [parse_event(e) for e in ledger.entries(start, ledger.size())]
+
+    def demand_count(self) -> int:
+        with self.services.store.read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """As tests/conftest.py's ``database_url``, once per module: SQLite always, PostgreSQL
+    (a fresh schema) when CUSTODES_TEST_DATABASE_URL is set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
+        return
+    base = os.environ.get(PG_ENV)
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PG_ENV} must be set in CI")
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(base)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("data")
+    init_data_dir(data, "api.test/log")
+    build_reference_platform(data / "platform.db", accounts=120, region_accounts=10)
+    dep: Deployment = open_deployment(load_settings(data, database_url=backend))
+    clock = Clock(NOW)
+    platform = ReferencePlatform(data / "platform.db")
+    services = Services(dep.store, dep.ledger, load_pack(), platform, clock=clock)
+    register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
+    for member in (
+        Staff("a1", frozenset({"approver"}), "IE"),
+        Staff("a2", frozenset({"approver"}), "DE"),
+        Staff("cust", frozenset({"data_custodian"}), "IE"),
+    ):
+        register_staff(services, member, by="admin")
+    keys = {}
+    for aid, name, place in (
+        ("us-fbi", "FBI", "US"),
+        ("gb-met", "Met", "GB"),
+        ("us-dea", "DEA", "US"),
+    ):
+        keys[aid] = AuthorityKey.generate(aid)
+        authority = Authority(
+            aid, name, AuthorityKind.POLICE, place, keys=(keys[aid].verification_key(),)
+        )
+        register_authority(services, authority, by="admin")
+    identity = pyrage.x25519.Identity.generate()
+    register_recipient(services, "us-fbi", str(identity.to_public()), by="admin")
+    app = create_app(dep, services=services, config=ApiConfig(authority_rate=10_000))
+    with TestClient(app) as http:
+        yield World(app, services, clock, http, keys, identity)
+    platform.close()
+    dep.close()
+
+
+def disclosure(**instrument: str) -> dict[str, Any]:
+    return {
+        "kind": "disclosure",
+        "instrument": {"kind": "search_warrant", "reference": "2:20-mj-0042", **instrument},
+        "targets": [{"kind": "account", "id": "u-us-content"}],
+        "categories": ["subscriber_info"],
+        "offence": {"category": "fraud"},
+        "time_range": {"start": "2020-03-01T00:00:00Z", "end": "2020-06-01T00:00:00Z"},
+    }
+
+
+def _upload(client: SignedClient, document: bytes = DOCUMENT) -> str:
+    r = client.request("POST", "/v1/documents", content=document)
+    assert r.status_code == 201, r.text
+    assert r.json() == {"sha256": hashlib.sha256(document).hexdigest(), "size": len(document)}
+    return str(r.json()["sha256"])
+
+
+def _submit(world: World, authority: str = "us-fbi") -> dict[str, Any]:
+    client = world.authority(authority)
+    sha = _upload(client)
+    r = client.post_json("/v1/demands", disclosure(document_sha256=sha))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_a_signed_demand_is_recorded_screened_and_answered(world: World) -> None:
+    start = world.services.ledger.size()
+    status = _submit(world)
+    assert status["state"] == "in_review" and status["version"] == 1
+    assert status["reasons"] == [] and status["productions"] == []
+    kinds = [e.kind for e in world.events_since(start)]
+    assert kinds == ["demand.received", "demand.screened", "demand.review_opened"]
+    received = world.events_since(start)[0]
+    assert (
+        received.facts["signature"] == "valid" and received.facts["authority_jurisdiction"] == "US"
+    )
+    again = world.authority("us-fbi").get(f"/v1/demands/{status['id']}")
+    assert again.status_code == 200 and again.json() == status
+
+
+def test_the_document_cited_must_have_been_uploaded(world: World) -> None:
+    client = world.authority("us-fbi")
+    before = world.demand_count()
+    r = client.post_json("/v1/demands", disclosure(document_sha256="ab" * 32))
+    assert r.status_code == 409 and r.json()["code"] == "document_not_uploaded"
+    assert world.demand_count() == before
+    other = world.authority("gb-met")  # a document uploaded by someone else does not count
+    _upload(other, b"a document of the Met")
+    sha = hashlib.sha256(b"a document of the Met").hexdigest()
+    r = client.post_json("/v1/demands", disclosure(document_sha256=sha))
+    assert r.status_code == 409 and world.demand_count() == before
+
+
+def test_a_clarification_is_answered_by_an_amendment(world: World) -> None:
+    client = world.authority("us-fbi")
+    r = client.post_json("/v1/demands", disclosure())
+    assert r.status_code == 201 and r.json()["state"] == "clarification_requested"
+    assert [x["rule"] for x in r.json()["reasons"]] == ["requester.no_document"]
+    assert all(x["reason"] and x["remedy"] for x in r.json()["reasons"])
+    demand_id = r.json()["id"]
+    sha = _upload(client)
+    r = client.post_json(f"/v1/demands/{demand_id}/amendments", disclosure(document_sha256=sha))
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "in_review" and r.json()["version"] == 2
+    r = client.post_json(f"/v1/demands/{demand_id}/amendments", disclosure(document_sha256=sha))
+    assert r.status_code == 409 and r.json()["code"] == "illegal_transition"
+
+
+def test_an_authority_withdraws_its_demand(world: World) -> None:
+    status = _submit(world)
+    client = world.authority("us-fbi")
+    r = client.post_json(f"/v1/demands/{status['id']}/withdrawal", {"reason": "case closed"})
+    assert r.status_code == 200 and r.json()["state"] == "withdrawn"
+    r = client.post_json(f"/v1/demands/{status['id']}/withdrawal", {"reason": "again"})
+    assert r.status_code == 409
+
+
+def test_an_authority_sees_only_its_own_demands(world: World) -> None:
+    status = _submit(world)
+    met = world.authority("gb-met")
+    for method, path, body in (
+        ("GET", f"/v1/demands/{status['id']}", None),
+        ("POST", f"/v1/demands/{status['id']}/withdrawal", {"reason": "not ours"}),
+        ("POST", f"/v1/demands/{status['id']}/amendments", disclosure()),
+    ):
+        content = b"" if body is None else json.dumps(body).encode()
+        r = met.request(method, path, content=content, headers={"Content-Type": "application/json"})
+        assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    assert all(d["id"] != status["id"] for d in met.get("/v1/demands").json()["items"])
+
+
+def test_pages_of_demands_are_newest_first_without_repeats(world: World) -> None:
+    client = world.authority("us-dea")
+    made = []
+    for minute in range(5):
+        world.clock.now = NOW.replace(minute=minute)
+        made.append(_submit(world, "us-dea")["id"])
+    world.clock.now = NOW
+    seen: list[str] = []
+    cursor = None
+    while True:
+        path = "/v1/demands?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(path).json()
+        seen += [d["id"] for d in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(made))
+    r = client.get("/v1/demands?cursor=not-a-cursor")
+    assert r.status_code == 400 and r.json()["code"] == "bad_cursor"
+
+
+def test_a_production_is_downloaded_by_its_authority_only(world: World) -> None:
+    status = _submit(world)
+    s = world.services
+    approve(s, status["id"], by="a1", reason="the warrant is in order")
+    approve(s, status["id"], by="a2", reason="the warrant is in order")
+    decide(s, status["id"], by="a1", reason="approved")
+    made = produce(s, status["id"], by="cust")
+    client = world.authority("us-fbi")
+    shown = client.get(f"/v1/demands/{status['id']}").json()
+    assert shown["state"] == "executed"
+    assert [p["id"] for p in shown["productions"]] == [made.id]
+    r = client.get(shown["productions"][0]["href"])
+    assert r.status_code == 200 and r.headers["content-type"] == "application/octet-stream"
+    assert hashlib.sha256(r.content).hexdigest() == made.package_sha256
+    package = open_package(r.content, str(world.identity))
+    assert package.manifest_sha256 == made.manifest_sha256
+    r = world.authority("us-dea").get(f"/v1/productions/{made.id}")
+    assert r.status_code == 404
+
+
+def test_a_retry_with_the_same_idempotency_key_is_answered_once(world: World) -> None:
+    client = world.authority("us-fbi")
+    sha = _upload(client)
+    body = disclosure(document_sha256=sha)
+    before = world.demand_count()
+    first = client.post_json("/v1/demands", body, idempotency_key="retry-1")
+    second = client.post_json("/v1/demands", body, idempotency_key="retry-1")
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+    assert world.demand_count() == before + 1
+    changed = client.post_json(
+        "/v1/demands", {**body, "categories": ["content"]}, idempotency_key="retry-1"
+    )
+    assert changed.status_code == 422 and changed.json()["code"] == "idempotency_key_reused"
+    headers = {"Content-Type": "application/json", "Idempotency-Key": ""}
+    bare = client.request("POST", "/v1/demands", content=json.dumps(body).encode(), headers=headers)
+    assert bare.status_code == 400 and bare.json()["code"] == "idempotency_key_missing"
+    assert world.demand_count() == before + 1
+
+
+J = "application/json"
+BAD_BODIES: list[tuple[str, bytes, str, int, str]] = [
+    ("not-json", b"{not json", J, 400, "bad_input"),
+    ("wrong-type", json.dumps({**disclosure(), "targets": "u-1"}).encode(), J, 400, "bad_input"),
+    ("unknown-field", json.dumps({**disclosure(), "nondisclousre": {}}).encode(), J, 400,
+     "bad_input"),
+    ("duplicate-key", b'{"kind": "disclosure", "kind": "restriction"}', J, 400, "bad_input"),
+    ("bad-enum", json.dumps({**disclosure(), "kind": "everything"}).encode(), J, 400,
+     "bad_input"),
+    ("not-an-object", b"[1, 2, 3]", J, 400, "bad_input"),
+    ("nan", b'{"kind": NaN}', J, 400, "bad_input"),
+    ("form", b"kind=disclosure", "application/x-www-form-urlencoded", 415,
+     "unsupported_media_type"),
+    ("oversized", b'{"x": "' + b"a" * (4 * 1024 * 1024) + b'"}', J, 413, "too_large"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "media", "status", "code"),
+    [b[1:] for b in BAD_BODIES],
+    ids=[b[0] for b in BAD_BODIES],
+)
+def test_bad_input_gets_a_problem_and_changes_nothing(
+    world: World, body: bytes, media: str, status: int, code: str
+) -> None:
+    before, start = world.demand_count(), world.services.ledger.size()
+    r = world.authority("us-fbi").request(
+        "POST", "/v1/demands", content=body, headers={"Content-Type": media}
+    )
+    assert r.status_code == status and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["code"] == code and r.json()["status"] == status
+    assert world.demand_count() == before
+    [refused] = world.events_since(start)
+    assert refused.kind == "request.refused" and refused.facts["error_code"] == code
+    assert refused.facts.get("authority_jurisdiction") == (None if status == 413 else "US")
+
+
+def test_a_body_streamed_past_the_limit_is_refused_before_it_is_read(world: World) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(5):
+            yield b" " * (1024 * 1024)
+
+    start = world.services.ledger.size()
+    r = world.http.post("/v1/documents", content=b"x" * (17 * 1024 * 1024))
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
+    r = world.http.post(
+        "/v1/demands", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["code"] == "too_large"
+    assert [e.facts["error_code"] for e in world.events_since(start)] == ["too_large", "too_large"]
+
+
+def test_an_authority_over_its_rate_is_told_when_to_retry(world: World) -> None:
+    limited = create_app(
+        world.app.state.deployment, services=world.services,
+        config=replace(ApiConfig(), authority_rate=3),
+    )  # fmt: skip
+    client = SignedClient(
+        TestClient(limited), RequestSigner(world.keys["gb-met"], world.clock), BASE
+    )
+    world.clock.now = NOW.replace(hour=13)  # a fresh window
+    try:
+        codes = [client.get("/v1/demands").status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        r = client.get("/v1/demands")
+        assert r.json()["code"] == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60
+        world.clock.now = NOW.replace(hour=13, minute=1)
+        assert client.get("/v1/demands").status_code == 200
+    finally:
+        world.clock.now = NOW
+
+
+def test_a_suspended_authority_is_refused_and_the_refusal_logged(world: World) -> None:
+    s = world.services
+    key = AuthorityKey.generate("cn-mps")
+    register_authority(
+        s, Authority("cn-mps", "MPS", AuthorityKind.POLICE, "CN", keys=(key.verification_key(),)),
+        by="admin",
+    )  # fmt: skip
+    suspend_authority(s, "cn-mps", by="admin", reason="requests outside any legal process")
+    start = s.ledger.size()
+    client = SignedClient(world.http, RequestSigner(key, world.clock), BASE)
+    r = client.post_json("/v1/demands", disclosure())
+    assert r.status_code == 403 and r.json()["code"] == "forbidden"
+    assert r.json()["rules"] == ["demand.submit.default_deny"]
+    [refused] = world.events_since(start)
+    assert refused.facts == {"error_code": "forbidden", "authority_jurisdiction": "CN"}
