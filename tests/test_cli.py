@@ -92,3 +92,28 @@ def test_serve_publishes_log_with_tlog_tiles_headers(tmp_path: Path) -> None:
             assert r.headers["content-type"] == "application/problem+json"
             assert r.json()["code"] == "not_found"
         assert client.post("/log/checkpoint").status_code == 405
+
+
+def test_demo_staff_can_sign_in_to_the_console(tmp_path: Path) -> None:
+    import pyotp
+
+    from custodes.cli.demo import DEMO_PASSWORD, demo_services
+    from custodes.web.auth import login
+    from custodes.web.context import ApiConfig
+
+    data = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--no-serve", "--data", str(data)])
+    assert result.exit_code == 0, result.output
+    secret = next(
+        line.split("│")[3].strip()
+        for line in result.output.splitlines()
+        if "s-appr-dub" in line and "approver" in line and len(line.split("│")) > 3
+    )
+    with (
+        open_deployment(load_settings(data)) as dep,
+        demo_services(dep, data / "platform.db") as services,
+    ):
+        session = login(
+            services, ApiConfig(), "s-appr-dub", DEMO_PASSWORD, pyotp.TOTP(secret).now()
+        )
+        assert session.staff.id == "s-appr-dub"

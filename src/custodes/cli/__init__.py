@@ -73,6 +73,7 @@ def serve(
     dep.start()
     try:
         console.print(f"custodes serving {data} on http://{host}:{port}/")
+        console.print(f"reviewer console: http://{host}:{port}/console/")
         uvicorn.run(create_app(dep), host=host, port=port, log_level="warning")
     finally:
         dep.close()

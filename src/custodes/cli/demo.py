@@ -21,6 +21,7 @@ to the log except through :mod:`custodes.service`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 import sqlite3
@@ -71,6 +72,7 @@ from custodes.service.screening import screen_demand
 from custodes.service.staff import register_staff
 from custodes.service.tos import record_tos_action
 from custodes.settings import load_settings
+from custodes.web.auth import set_credentials
 
 __all__ = [
     "ADMIN",
@@ -318,6 +320,10 @@ def _lawful() -> tuple[Case, ...]:
             categories=(_C.SUBSCRIBER_INFO,), offence=Offence("fraud"),
             nondisclosure=Nondisclosure(None)),
             review=(_challenge_gag,)),
+        Case("US court: search warrant, waiting for review in the console", lambda now, _:
+            _demand("us-ndcal", DemandKind.DISCLOSURE, warrant, (FIXTURES.us_content_user,),
+            now, categories=(_C.SUBSCRIBER_INFO, _C.CONTENT), time_range=_days(30),
+            offence=Offence("fraud"))),
         Case("Berlin: EPOC over 'insulting officials'", lambda now, _: _demand(
             "de-sta-berlin", DemandKind.DISCLOSURE, epoc, (FIXTURES.de_subscriber,), now,
             categories=(_C.SUBSCRIBER_INFO,), offence=Offence("insulting_officials"),
@@ -386,6 +392,33 @@ def routine_traffic(services: Services, platform_db: Path, size: int) -> int:
     return sent
 
 
+DEMO_PASSWORD = "custodes demo passphrase"  # noqa: S105 - published on purpose
+"""The demo staff's password (a demo data directory is for trying custodes, nothing else)."""
+CONSOLE_STAFF = ("s-rev-ams", "s-appr-dub", "s-appr-sjc", "s-hr-gva", "s-counsel-dub")
+
+
+def demo_credentials(services: Services, seed: int) -> list[tuple[str, str]]:
+    """Give the console's demo staff the demo password and a TOTP secret derived from the
+    seed; returns (staff id, TOTP secret) pairs."""
+    out = []
+    for staff_id in CONSOLE_STAFF:
+        digest = hashlib.sha256(f"custodes demo {seed} {staff_id}".encode()).digest()
+        secret = base64.b32encode(digest).decode().rstrip("=")[:32]
+        out.append((staff_id, set_credentials(services, staff_id, DEMO_PASSWORD,
+                                              totp_secret=secret)))  # fmt: skip
+    return out
+
+
+def _print_credentials(credentials: list[tuple[str, str]]) -> None:
+    table = Table(title=f"Console sign-in (password: {DEMO_PASSWORD!r})")
+    for column in ("staff", "roles", "TOTP secret (add to an authenticator app)"):
+        table.add_column(column)
+    roles = {m.id: ", ".join(sorted(m.roles)) for m in STAFF}
+    for staff_id, secret in credentials:
+        table.add_row(staff_id, roles[staff_id], secret)
+    console.print(table)
+
+
 def _print(run: Run, dep: Deployment, sent: int) -> None:
     table = Table(title="Demands, as custodes handled them")
     for column in ("demand", "outcome", "rules that refused or escalated", "note"):
@@ -430,9 +463,11 @@ def build_demo(dep: Deployment, events: int, seed: int) -> None:
             _run_case(run, case)
         _pretext(run)
         sent = routine_traffic(services, platform_db, events)
+        credentials = demo_credentials(services, seed)
     while dep.sequencer.integrate() is not None:
         pass
     _print(run, dep, sent)
+    _print_credentials(credentials)
 
 
 def demo(
