@@ -170,11 +170,11 @@ def test_transparency_page_counts_the_demo_demands_from_the_log(
     assert r.status_code == 200
     quarter = quarter_of(datetime.now(UTC))
     assert f'<th scope="col">{quarter}</th>' in r.text
-    # 2020's four PRC incidents (five demands) and seven lawful or escalated demands
+    # 2020's four PRC incidents (five demands) and eight lawful or escalated demands
     assert _row(r.text, "by-country-table", "CN") == ["5"]
     assert _row(r.text, "by-country-table", "DE") == ["<5"]
-    assert _row(r.text, "by-country-table", "all demands") == ["12"]
-    assert _row(r.text, "by-kind-table", "disclosure") == ["9"]
+    assert _row(r.text, "by-country-table", "all demands") == ["13"]
+    assert _row(r.text, "by-kind-table", "disclosure") == ["10"]
     # the five PRC demands and the EPOC over insulting officials are refused
     assert _row(r.text, "by-outcome-table", "refused") == ["6"]
     assert _row(r.text, "by-outcome-table", "challenged") == ["<5"]
