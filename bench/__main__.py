@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import access_bench, ledger_bench, report_bench, screening_bench
+from bench import access_bench, audit_bench, ledger_bench, report_bench, screening_bench
 
 BENCHES: dict[str, Callable[[], None]] = {
     "append": ledger_bench.bench_append,
@@ -14,6 +14,7 @@ BENCHES: dict[str, Callable[[], None]] = {
     "screening": screening_bench.bench_screening,
     "report": report_bench.bench_report,
     "access": access_bench.bench_access,
+    "audit": audit_bench.bench_audit,
 }
 
 

@@ -247,6 +247,7 @@ class SelfApprovalCheck(Check):
     """Nobody approves a demand they took in, and the approvals come from distinct people."""
 
     name = "self-approval"
+    kinds = frozenset({*_NEW_VERSION, APPROVAL_GIVEN})
 
     def __init__(self, disclosed: Disclosed) -> None:
         self._disclosed = disclosed

@@ -60,6 +60,10 @@ class DeadlineCheck(Check):
     """Emergency follow-ups arrive on time; the platform's own overdue alerts are findings."""
 
     name = "deadlines"
+    kinds = frozenset(
+        {CLOCK_OVERDUE, DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_EXECUTED,
+         EMERGENCY_FOLLOW_UP_COMPLETED}
+    )  # fmt: skip
 
     def __init__(self, follow_up: timedelta = FOLLOW_UP) -> None:
         self.follow_up = follow_up
@@ -129,6 +133,10 @@ class NoticeCheck(Check):
     """Users are told by default; a gag holds notice back only until its end date."""
 
     name = "notice"
+    kinds = frozenset(
+        {NOTICE_DEFERRED, NOTICE_SENT, DEMAND_NOTIFIED, PRODUCTION_DELIVERED,
+         RESTRICTION_APPLIED, DEMAND_CLOSED}
+    )  # fmt: skip
 
     def __init__(self, grace: timedelta = NOTICE_GRACE) -> None:
         self.grace = grace

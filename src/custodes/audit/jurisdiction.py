@@ -34,6 +34,7 @@ from custodes.events import (
     DEMAND_NARROWED,
     DEMAND_RECEIVED,
     DEMAND_SCREENED,
+    KINDS,
     RESTRICTION_APPLIED,
     Event,
 )
@@ -81,6 +82,10 @@ class JurisdictionCheck(Check):
     """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
 
     name = "jurisdiction"
+    kinds = frozenset(
+        {DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_SCREENED, DEMAND_NARROWED, *EFFECTS,
+         *(k for k, spec in KINDS.items() if "route" in spec.required | spec.optional)}
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._demands: dict[str, _Reach] = {}
@@ -118,7 +123,7 @@ class JurisdictionCheck(Check):
         reach.refused_targets, reach.refused_whole = set(), False
         findings = event.facts.get("findings")
         for f in findings if isinstance(findings, tuple) else ():
-            if not isinstance(f, Mapping):
+            if type(f) is not dict and not isinstance(f, Mapping):
                 continue
             rule, outcome = str(f.get("rule", "")), f.get("outcome")
             if rule == TREATY_ROUTE_RULE and outcome == "pass":

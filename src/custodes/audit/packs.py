@@ -107,6 +107,14 @@ class _Reads:
     attrs: frozenset[str]
     thresholds: Mapping[str, tuple[int, ...]]
 
+    @property
+    def plan(self) -> tuple[tuple[str, str, tuple[int, ...] | None], ...]:
+        """(variable, attribute, thresholds) for each attribute read, in a fixed order."""
+        return tuple(
+            (*attr.split(".", 1), self.thresholds.get(attr))  # type: ignore[misc]
+            for attr in sorted(self.attrs)
+        )
+
 
 class _Walk:
     """Collects the attributes a policy reads (``resource.volume``), or raises _Opaque."""
@@ -219,6 +227,7 @@ class PublishedPack:
     checks: Mapping[str, tuple[Any, _Reads | None]] = field(repr=False)
     """For each check (Cedar action): its policies, and what they read (None: opaque)."""
     _answers: dict[tuple[Any, ...], Found] = field(default_factory=dict, repr=False)
+    _plans: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def rules_of(self, check: str) -> frozenset[str]:
         """The ids of the rules that answer ``check``."""
@@ -235,13 +244,16 @@ class PublishedPack:
         policies, reads = self.checks.get(check, (None, _Reads(frozenset(), {})))
         if reads is None:
             return None
+        plan = self._plans.get(check)
+        if plan is None:
+            plan = self._plans[check] = reads.plan
         known = {"principal": principal, "resource": resource, "context": {}}
         key: list[Any] = [check]
-        for attr in sorted(reads.attrs):
-            var, name = attr.split(".", 1)
-            if name not in known[var]:
+        for var, name, thresholds in plan:
+            values = known[var]
+            if name not in values:
                 return None
-            key.append(_abstract(known[var][name], reads.thresholds.get(attr)))
+            key.append(_abstract(values[name], thresholds))
         cached = self._answers.get(tuple(key))
         if cached is None:
             cached = self._ask(check, policies, principal, resource)
@@ -280,14 +292,19 @@ class PublishedPack:
 
 
 def _abstract(value: Any, thresholds: tuple[int, ...] | None) -> Any:
-    """What of ``value`` the check's answer can depend on."""
-    if thresholds is not None and isinstance(value, int) and not isinstance(value, bool):
+    """What of ``value`` the check's answer can depend on, as a hashable key."""
+    kind = type(value)
+    if kind is int:
+        if thresholds is None:
+            return value
         return tuple((value > t) - (value < t) for t in thresholds)
-    if isinstance(value, list | tuple):
+    if kind is str or value is None:
+        return value
+    if kind is bool:
+        return ("bool", value)
+    if kind is list or kind is tuple:
         return ("list", *value)
-    if isinstance(value, dict):
-        return ("map", *sorted((k, _abstract(v, None)) for k, v in value.items()))
-    return value
+    return ("repr", repr(value))
 
 
 def _files(directory: Path) -> list[str]:

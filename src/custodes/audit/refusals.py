@@ -61,6 +61,10 @@ class RefusedScopeCheck(Check):
     """Targets and items screening refused are dropped before anything is done."""
 
     name = "refused-scope"
+    kinds = frozenset(
+        {DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_SCREENED, DEMAND_APPROVED, DEMAND_NARROWED,
+         *EFFECTS}
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self._demands: dict[str, _Scope] = {}

@@ -110,21 +110,17 @@ class _Version:
     outcome: str = ""
     roles: tuple[str, ...] | None = None  # what review must ask for (None: not known)
 
-    @property
-    def kind(self) -> str:
-        return str(self.facts["demand_kind"])
-
-    @property
-    def registered(self) -> bool:
-        return "authority_jurisdiction" in self.facts
-
-    @property
-    def items(self) -> tuple[str, ...]:
-        if self.kind == "preservation":
-            return ("preservation",)
-        if "restriction_action" in self.facts:
-            return (str(self.facts["restriction_action"]),)
-        return tuple(self.facts.get("categories", ()))
+    def __post_init__(self) -> None:
+        f = self.facts
+        self.kind = str(f["demand_kind"])
+        self.registered = "authority_jurisdiction" in f
+        self.items: tuple[str, ...] = (
+            ("preservation",)
+            if self.kind == "preservation"
+            else (str(f["restriction_action"]),)
+            if "restriction_action" in f
+            else tuple(f.get("categories", ()))
+        )
 
     def principal(self) -> dict[str, Any]:
         """The authority's attributes an auditor knows."""
@@ -177,7 +173,9 @@ def _asked(check: str, version: _Version) -> bool | None:
 
 def logged_findings(event: Event) -> list[Mapping[str, Any]]:
     found = event.facts.get("findings", ())
-    return [f for f in found if isinstance(f, Mapping)] if isinstance(found, tuple) else []
+    if not isinstance(found, tuple):
+        return []
+    return [f for f in found if type(f) is dict or isinstance(f, Mapping)]
 
 
 def fold_verdict(version: _Version, findings: Sequence[Mapping[str, Any]]) -> tuple[str, list[str]]:
@@ -209,6 +207,10 @@ class ScreeningCheck(Check):
     """Each screening's verdict follows from its findings, and its findings from its pack."""
 
     name = "screening"
+    kinds = frozenset(
+        {DEMAND_RECEIVED, DEMAND_AMENDED, EMERGENCY_CALLBACK_RECORDED, DEMAND_SCREENED,
+         DEMAND_REVIEW_OPENED}
+    )  # fmt: skip
 
     def __init__(self, packs: Iterable[PublishedPack], disclosed: Disclosed | None = None) -> None:
         self._packs = packs_by_hash(packs)
