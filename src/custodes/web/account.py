@@ -94,7 +94,7 @@ def _token_out(t: ApiToken) -> TokenOut:
 def account_router() -> APIRouter:
     router = APIRouter(prefix="/v1/staff", tags=["staff: account"])
 
-    @router.post("/session", response_model=SessionOut, responses=problems(401, 413, 422, 429))
+    @router.post("/session", response_model=SessionOut, responses=problems(400, 401, 413, 422, 429))
     async def log_in(body: LoginBody, request: Request) -> Response:
         """Log in with password and TOTP code; sets the session cookie."""
         services, config = services_of(request), config_of(request)

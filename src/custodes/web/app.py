@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
-from fastapi.openapi.utils import get_openapi
 
 from custodes import __version__
 from custodes.deployment import Deployment
@@ -32,8 +31,8 @@ from custodes.web.context import ApiConfig
 from custodes.web.intake import refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
+from custodes.web.openapi import build_openapi
 from custodes.web.problems import install_problem_handlers
-from custodes.web.schemas import component_schemas
 from custodes.web.staff_admin import staff_admin_router
 from custodes.web.staff_demands import staff_demands_router
 
@@ -107,18 +106,11 @@ def create_app(
     install_problem_handlers(app)
     for router in routers(deployment):
         app.include_router(router)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: _cached_openapi(app)  # type: ignore[method-assign]
     return app
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's document, plus the Problem schema every error response refers to."""
+def _cached_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
-        schema = get_openapi(
-            title=app.title, version=app.version, description=app.description, routes=app.routes
-        )
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, value in component_schemas().items():
-            components.setdefault(name, value)
-        app.openapi_schema = schema
+        app.openapi_schema = build_openapi(app)
     return app.openapi_schema

@@ -52,6 +52,7 @@ EVIDENCE = frozenset(
 """Evidence keys rendered as problem extension members (all safe to show the caller)."""
 
 _HTTP_CODES = {
+    400: ("bad_input", "Malformed input"),
     404: ("not_found", "Not found"),
     405: ("method_not_allowed", "Method not allowed"),
     413: ("too_large", "Input too large"),

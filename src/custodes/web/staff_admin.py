@@ -299,7 +299,7 @@ def new_credentials(
     return once.run(lambda: _credentials(services, staff_id, body.password, 200), secret=True)
 
 
-_GET = problems(401, 403, 404, 422, 429)
+_GET = problems(400, 401, 403, 404, 422, 429)
 _CHANGE = problems(400, 401, 403, 404, 409, 413, 422, 429)
 ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
     ("GET", "/authorities", authorities, {"response_model": AuthorityPage, "responses": _GET}),

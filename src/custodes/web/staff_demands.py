@@ -387,7 +387,7 @@ def preservation(demand_id: str, staff: Executor, once: StaffOnce, request: Requ
     return _after(services, once, lambda: preserve(services, demand_id, by=staff.id), demand_id)
 
 
-_READ = problems(401, 403, 422, 429)
+_READ = problems(400, 401, 403, 422, 429)
 _POST = problems(400, 401, 403, 404, 409, 413, 422, 429)
 _ONE = {"response_model": StaffDemandOut, "responses": _POST}
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
