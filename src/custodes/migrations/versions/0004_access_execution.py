@@ -1,4 +1,4 @@
-"""Staff access, authority recipient keys, productions, restrictions, holds and the scheduler of due actions.
+"""Staff access, authority recipient keys, productions, restrictions, holds, due actions.
 
 Revision ID: 0004_access_execution
 Revises: 0003_demands
