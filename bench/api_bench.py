@@ -1,0 +1,287 @@
+"""Signed demand submissions per second, end to end, beside a bare FastAPI endpoint.
+
+Each measured request is what an authority's system sends: ``POST /v1/demands`` with a demand
+(a search warrant, its document cited), signed with RFC 9421 and carrying an Idempotency-Key.
+The server verifies the signature against the registered key, spends the nonce, counts the
+rate, claims the key, records the demand (``demand.received``), screens it under the policy
+pack (``demand.screened``, ``demand.review_opened``) and answers once every write is durable
+in PostgreSQL. It runs with 1 and 2 ``custodes serve`` processes sharing one database.
+
+The baseline, in the same run and with the same load generator, is a bare FastAPI endpoint
+(one uvicorn process) that reads the same body and answers its SHA-256.
+
+Requests are signed before the clock starts (signing is the client's work). The load is a
+fixed number of requests from a pool of threads, each with a keep-alive httpx client, bounded
+in time; the peak rate is requests over wall time. Latency is then measured at half of that
+peak: requests are sent on a fixed schedule for a few seconds, and p50 and p99 are reported.
+The goal in the issue: at least 25% of the bare rate, and p99 under 50 ms at half the peak.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench.common import backend_url, console, percentile, show
+from custodes.deployment import init_data_dir, open_deployment
+from custodes.model import Authority, AuthorityKind, Staff
+from custodes.platform import ReferencePlatform, build_reference_platform
+from custodes.policy import load_pack
+from custodes.service import Services
+from custodes.service.authorities import register_authority
+from custodes.service.staff import register_staff
+from custodes.settings import load_settings
+from custodes.web.client import AuthorityKey
+from custodes.web.signatures import SignedParts, sign_request
+
+REQUESTS = 400
+"""Requests per peak measurement."""
+THREADS = 16
+LATENCY_SECONDS = 6.0
+TIME_LIMIT = 90.0
+"""No measurement runs longer than this."""
+AUTHORITIES = 8
+DOCUMENT = b"%PDF-1.7 search warrant 2:24-mj-0042 (benchmark)"
+DEMAND = json.dumps(
+    {
+        "kind": "disclosure",
+        "instrument": {
+            "kind": "search_warrant",
+            "reference": "2:24-mj-0042",
+            "document_sha256": hashlib.sha256(DOCUMENT).hexdigest(),
+        },
+        "targets": [{"kind": "account", "id": "u-us-content"}],
+        "categories": ["subscriber_info"],
+        "offence": {"category": "fraud"},
+        "time_range": {"start": "2024-01-01T00:00:00Z", "end": "2024-03-01T00:00:00Z"},
+    }
+).encode()
+
+BARE_APP = """
+import hashlib
+from fastapi import FastAPI, Request, Response
+app = FastAPI()
+@app.post("/v1/demands")
+async def bare(request: Request) -> Response:
+    digest = hashlib.sha256(await request.body()).hexdigest()
+    return Response('{"sha256":"' + digest + '"}', media_type="application/json")
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server at {url} exited with {proc.returncode}")
+        try:
+            httpx.get(url + "/openapi.json", timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not start")
+
+
+@contextmanager
+def _servers(commands: list[list[str]], env: dict[str, str]) -> Iterator[list[str]]:
+    """Start one process per command (the last argument is its port); stop them by PID."""
+    procs: list[subprocess.Popen[bytes]] = []
+    urls = []
+    try:
+        for command in commands:
+            procs.append(
+                subprocess.Popen(
+                    command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+            )
+            urls.append(f"http://127.0.0.1:{command[-1]}")
+        for url, proc in zip(urls, procs, strict=True):
+            _wait_ready(url, proc)
+        yield urls
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _prepare(data: Path, url: str) -> list[AuthorityKey]:
+    """A deployment with AUTHORITIES registered authorities, each with a staged document."""
+    init_data_dir(data, "bench.custodes.example/log")
+    build_reference_platform(data / "platform.db", accounts=400, region_accounts=10)
+    keys = [AuthorityKey.generate(f"us-bench-{i}") for i in range(AUTHORITIES)]
+    with open_deployment(load_settings(data, database_url=url)) as dep:
+        with ReferencePlatform(data / "platform.db") as platform:
+            services = Services(dep.store, dep.ledger, load_pack(), platform)
+            register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
+            for key in keys:
+                authority = Authority(key.authority_id, key.authority_id, AuthorityKind.POLICE,
+                                      "US", keys=(key.verification_key(),))  # fmt: skip
+                register_authority(services, authority, by="admin")
+        while dep.sequencer.integrate() is not None:
+            pass
+    return keys
+
+
+def _signed(
+    urls: list[str], keys: list[AuthorityKey], n: int, path: str
+) -> list[tuple[str, dict[str, str], bytes]]:
+    """``n`` signed requests, spread over the servers and the authorities."""
+    out = []
+    now = datetime.now(UTC)
+    for i in range(n):
+        url, key = urls[i % len(urls)], keys[i % len(keys)]
+        body = DOCUMENT if path == "/v1/documents" else DEMAND
+        media = "application/octet-stream" if path == "/v1/documents" else "application/json"
+        parts = SignedParts("POST", url + path, (("content-type", media),))
+        nonce = f"bench-{i:08d}-{os.urandom(6).hex()}"
+        signed = sign_request(
+            parts, body, key=key.signing_key(), keyid=key.keyid, nonce=nonce, created=now
+        )
+        headers = dict(signed)
+        headers.update({"content-type": media, "idempotency-key": f"k-{i}-{os.urandom(4).hex()}"})
+        out.append((url + path, headers, body))
+    return out
+
+
+def _peak(requests: list[tuple[str, dict[str, str], bytes]]) -> tuple[float, int]:
+    """Send every request from THREADS threads; returns (requests per second, failures)."""
+    lock = threading.Lock()
+    queue = list(reversed(requests))
+    failures = 0
+    deadline = time.monotonic() + TIME_LIMIT
+
+    def work() -> None:
+        nonlocal failures
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    if not queue:
+                        return
+                    url, headers, body = queue.pop()
+                r = client.post(url, content=body, headers=headers)
+                if r.status_code >= 300:
+                    with lock:
+                        failures += 1
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = len(requests) - len(queue)
+    return sent / (time.perf_counter() - t0), failures
+
+
+def _at_rate(requests: list[tuple[str, dict[str, str], bytes]], rate: float) -> list[float]:
+    """Send on a fixed schedule at ``rate`` per second; the latency of each, in ms."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+    schedule = [(start + i / rate, r) for i, r in enumerate(requests)]
+    queue = list(reversed(schedule))
+
+    def work() -> None:
+        with httpx.Client(timeout=30) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    due, (url, headers, body) = queue.pop()
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                t0 = time.perf_counter()
+                client.post(url, content=body, headers=headers)
+                with lock:
+                    latencies.append((time.perf_counter() - t0) * 1000)
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def _custodes(processes: int) -> tuple[float, int, list[float]]:
+    with tempfile.TemporaryDirectory() as d, backend_url("postgresql") as url:
+        data = Path(d) / "data"
+        keys = _prepare(data, url)
+        env = {
+            **os.environ,
+            "CUSTODES_DATABASE_URL": url,
+            "CUSTODES_API_AUTHORITY_RATE": "10000000",
+            "CUSTODES_LOG_LEVEL": "ERROR",
+        }
+        commands = [
+            [sys.executable, "-m", "custodes", "serve", "--data", str(data), "--port",
+             str(_free_port())]
+            for _ in range(processes)
+        ]  # fmt: skip
+        with _servers(commands, env) as urls:
+            for url_ in urls:  # stage the cited document for every authority, through the API
+                _peak(_signed([url_], keys, AUTHORITIES, "/v1/documents"))
+            _peak(_signed(urls, keys, 40, "/v1/demands"))  # warm up
+            rate, failures = _peak(_signed(urls, keys, REQUESTS, "/v1/demands"))
+            n = max(20, int(rate / 2 * LATENCY_SECONDS))
+            latencies = _at_rate(_signed(urls, keys, n, "/v1/demands"), rate / 2)
+        return rate, failures, latencies
+
+
+def _bare() -> tuple[float, list[float]]:
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        port = _free_port()
+        command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", d,
+                   "--log-level", "warning", "--port", str(port)]  # fmt: skip
+        with _servers([command], dict(os.environ)) as [url]:
+            requests = [(url + "/v1/demands", {"content-type": "application/json"}, DEMAND)]
+            _peak(requests * 200)
+            rate, _ = _peak(requests * (REQUESTS * 10))
+            latencies = _at_rate(requests * max(20, int(rate / 2 * LATENCY_SECONDS)), rate / 2)
+        return rate, latencies
+
+
+def bench_api() -> None:
+    console.print("[bold]API[/]: signed demand submissions end to end, PostgreSQL")
+    bare_rate, bare_lat = _bare()
+    p50, p99 = percentile(bare_lat, 50), percentile(bare_lat, 99)
+    rows = [["bare FastAPI, one SHA-256", "1", f"{bare_rate:,.0f}", "100%", f"{p50:.1f}",
+             f"{p99:.1f}", "0"]]  # fmt: skip
+    for processes in (1, 2):
+        rate, failures, lat = _custodes(processes)
+        rows.append([
+            "signed demand: verify, screen, store, log", str(processes), f"{rate:,.0f}",
+            f"{rate / bare_rate:.1%}", f"{percentile(lat, 50):.1f}", f"{percentile(lat, 99):.1f}",
+            str(failures),
+        ])  # fmt: skip
+    show(
+        "Submissions per second, and latency at half of each peak rate",
+        ["endpoint", "processes", "req/s", "of bare", "p50 ms", "p99 ms", "failed"],
+        rows,
+    )
