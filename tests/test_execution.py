@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyrage
 import pytest
@@ -26,6 +26,7 @@ from custodes.events import (
     PRESERVATION_PLACED,
     PRESERVATION_RELEASED,
     PRODUCTION_DELIVERED,
+    PRODUCTION_DOWNLOADED,
     RESTRICTION_APPLIED,
     RESTRICTION_LIFTED,
     STAFF_ACCESS_DENIED,
@@ -214,7 +215,16 @@ def test_production_holds_the_approved_data_sealed_to_the_authority(world: World
     event = parse_event(s.ledger.entry(made.event))
     assert event.facts["record_count"] == made.record_count > 5
     assert event.facts["categories"] == ("content", "ip_session_logs", "subscriber_info")
+    before_download = s.ledger.size()
     sealed = download(s, made.id, authority_id="us-fbi")
+    assert kinds_since(s, before_download) == [PRODUCTION_DOWNLOADED]  # the download is an event
+    downloaded = parse_event(s.ledger.entry(before_download))
+    assert downloaded.demand == demand_id
+    check_opening(
+        downloaded,
+        "production_sha256",
+        cast(Opening, openings_of(s, before_download)["production_sha256"]),
+    )
     package = open_package(sealed, str(world.identity))
     # the manifest is the one the log commits to
     opening = openings_of(s, made.event)["production_sha256"]

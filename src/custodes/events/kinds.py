@@ -56,6 +56,7 @@ __all__ = [
     "PRESERVATION_PLACED",
     "PRESERVATION_RELEASED",
     "PRODUCTION_DELIVERED",
+    "PRODUCTION_DOWNLOADED",
     "REQUEST_REFUSED",
     "RESTRICTION_APPLIED",
     "RESTRICTION_LIFTED",
@@ -319,6 +320,12 @@ PRODUCTION_DELIVERED = _kind(
     "data was delivered to the authority, encrypted to its key",
     required="categories target_count record_count",
     private="production_sha256 recipient",
+)
+PRODUCTION_DOWNLOADED = _kind(
+    "production.downloaded",
+    "the authority downloaded a sealed production through the signed API",
+    optional="record_count",
+    private="production_sha256 authority",
 )
 RESTRICTION_APPLIED = _kind(
     "restriction.applied",

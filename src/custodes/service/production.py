@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from custodes.errors import ConflictError, ForbiddenError, NotFoundError
-from custodes.events import AUTHORITY_KEY_ADDED, PRODUCTION_DELIVERED
+from custodes.events import AUTHORITY_KEY_ADDED, PRODUCTION_DELIVERED, PRODUCTION_DOWNLOADED
 from custodes.model import DemandKind
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
@@ -272,18 +272,36 @@ def download(services: Services, production_id: str, *, authority_id: str) -> by
 
     def work(conn: Connection) -> bytes:
         row = conn.execute(
-            sa.select(productions.c.authority_id, productions.c.package).where(
-                productions.c.id == production_id
-            )
+            sa.select(
+                productions.c.authority_id,
+                productions.c.package,
+                productions.c.demand_id,
+                productions.c.package_sha256,
+                productions.c.record_count,
+            ).where(productions.c.id == production_id)
         ).first()
         if row is None:
             raise NotFoundError(f"no production {production_id!r}", production=production_id)
         if row.authority_id != authority_id:
             raise ForbiddenError("a production is downloaded only by the authority it is for")
-        conn.execute(
+        inserted = conn.execute(
             production_downloads.insert().values(
                 production_id=production_id, at=db_time(services.clock())
             )
+        ).inserted_primary_key
+        assert inserted is not None
+        index = record(
+            conn,
+            services,
+            PRODUCTION_DOWNLOADED,
+            demand=row.demand_id,
+            facts={"record_count": row.record_count},
+            private={"production_sha256": row.package_sha256, "authority": authority_id},
+        )
+        conn.execute(
+            production_downloads.update()
+            .where(production_downloads.c.id == inserted[0])
+            .values(event_idx=index)
         )
         return bytes(row.package)
 
