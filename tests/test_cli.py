@@ -117,3 +117,44 @@ def test_demo_staff_can_sign_in_to_the_console(tmp_path: Path) -> None:
             services, ApiConfig(), "s-appr-dub", DEMO_PASSWORD, pyotp.TOTP(secret).now()
         )
         assert session.staff.id == "s-appr-dub"
+
+
+def test_serve_runs_the_api_console_and_log_until_stopped(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    data = tmp_path / "d"
+    assert runner.invoke(app, ["init", "--data", str(data)]).exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "custodes", "serve", "--data", str(data), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"{base}/log/checkpoint", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "custodes serve did not start in 30 s"
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.text.startswith("custodes.example/log\n")
+        assert httpx.get(f"{base}/console/log", timeout=5).status_code == 200
+        assert httpx.get(f"{base}/openapi.json", timeout=5).json()["info"]["title"] == "custodes"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()

@@ -66,16 +66,21 @@ def serve(
     """Serve the API, the console and the published log (DATA/log/ at /log/)."""
     import uvicorn
 
+    from custodes.service.scheduler import Scheduler
     from custodes.web.app import create_app
 
     with reported_errors():
         dep = open_deployment(load_settings(data))
     dep.start()
+    app_ = create_app(dep)
+    scheduler = Scheduler(app_.state.services)
+    scheduler.start()
     try:
         console.print(f"custodes serving {data} on http://{host}:{port}/")
         console.print(f"reviewer console: http://{host}:{port}/console/")
-        uvicorn.run(create_app(dep), host=host, port=port, log_level="warning")
+        uvicorn.run(app_, host=host, port=port, log_level="warning")
     finally:
+        scheduler.stop()
         dep.close()
 
 
