@@ -94,7 +94,7 @@ def test_serve_publishes_log_with_tlog_tiles_headers(tmp_path: Path) -> None:
         assert client.post("/log/checkpoint").status_code == 405
 
 
-def test_demo_staff_can_sign_in_to_the_console(tmp_path: Path) -> None:
+def test_demo_carries_a_lawful_case_end_to_end_and_staff_can_sign_in(tmp_path: Path) -> None:
     import pyotp
 
     from custodes.cli.demo import DEMO_PASSWORD, demo_services
@@ -104,6 +104,13 @@ def test_demo_staff_can_sign_in_to_the_console(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--no-serve", "--data", str(data)])
     assert result.exit_code == 0, result.output
+    # the lawful warrant is carried all the way, in this order
+    steps = ["demand.received", "demand.screened", "approval.given", "approval.given",
+             "demand.approved", "production.delivered", "demand.executed",
+             "production.downloaded", "notice.sent", "demand.notified"]  # fmt: skip
+    table = result.output.split("end to end", 1)[1].split("Console sign-in", 1)[0]
+    shown = [w for line in table.splitlines() for w in line.split() if w in steps]
+    assert shown == steps
     secret = next(
         line.split("│")[3].strip()
         for line in result.output.splitlines()

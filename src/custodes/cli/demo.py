@@ -8,6 +8,8 @@ layer exactly as the API and the console would:
 * lawful demands approved under dual control: a US search warrant, an EU EPOC (one for a
   subscriber in Berlin, one reaching France through e-Evidence), a UK order under the US–UK
   CLOUD Act agreement (narrowed: it also named a US person), an emergency with its call-back;
+* the US warrant carried to the end: a production sealed with age to the court's key, its
+  download, and the notice the scheduler sends the user;
 * escalations: an undated gag that legal counsel challenges, and a demand over "insulting
   officials" refused after human-rights review;
 * the pretext of 2020: a terms-of-service end to a meeting a refused demand named, linked to
@@ -32,6 +34,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
+import pyrage
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.table import Table
@@ -67,6 +70,10 @@ from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.service.authorities import register_authority
 from custodes.service.demands import get_demand, receive_demand, record_callback
+from custodes.service.execution import run_due
+from custodes.service.lifecycle import HistoryEntry, history
+from custodes.service.package import open_package
+from custodes.service.production import download, produce, register_recipient
 from custodes.service.review import approve, challenge, decide, refuse, sign_off
 from custodes.service.screening import screen_demand
 from custodes.service.staff import register_staff
@@ -171,6 +178,7 @@ class Run:
     people: Mapping[str, str]
     rows: list[tuple[str, str, str, str]] = field(default_factory=list)
     stopped: list[tuple[str, str, str]] = field(default_factory=list)
+    ids: dict[str, str] = field(default_factory=dict)
 
     def attempt(self, who: str, what: str, action: Callable[[], object]) -> None:
         """Try something dual control should stop; remember the rule that stopped it."""
@@ -343,6 +351,7 @@ def _run_case(run: Run, case: Case) -> None:
     screen_demand(services, demand.id, by="s-rev-ams")
     for step in case.review:
         step(run, demand.id)
+    run.ids[case.name] = demand.id
     final = get_demand(services, demand.id)
     assert final.screening is not None
     rules = ", ".join(final.screening.verdict(final.demand).rules) or "-"
@@ -360,6 +369,34 @@ def _pretext(run: Run) -> None:
     state = "state-involved" if outcome.state_involved else "ordinary"
     run.rows.append(("ToS action: end meeting m-tam-1", state, "tos_action.linked",
                      f"linked to {len(outcome.linked)} PRC demand(s)"))  # fmt: skip
+
+
+WARRANT = "US court: search warrant for a US user's content"
+"""The lawful case the demo carries all the way: production, download, notice."""
+
+
+def _end_to_end(run: Run) -> list[HistoryEntry]:
+    """Execute the approved US warrant: the custodian produces the data sealed to the court's
+    age key, the court downloads and opens it, and the scheduler tells the user."""
+    services = run.services
+    demand_id = run.ids[WARRANT]
+    identity = pyrage.x25519.Identity.generate()
+    register_recipient(services, "us-ndcal", str(identity.to_public()), by=ADMIN)
+    made = produce(services, demand_id, by="s-cust-dub")
+    sealed = download(services, made.id, authority_id="us-ndcal")
+    package = open_package(sealed, str(identity))
+    assert package.manifest_sha256 == made.manifest_sha256
+    run_due(services)
+    return history(services, demand_id)
+
+
+def _print_end_to_end(entries: list[HistoryEntry]) -> None:
+    table = Table(title=f"{WARRANT}, end to end")
+    for column in ("log index", "event", "who", "note"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(str(e.index), e.kind, e.staff or "", e.note or "")
+    console.print(table)
 
 
 def _ids(platform_db: Path, sql: str) -> list[str]:
@@ -462,11 +499,13 @@ def build_demo(dep: Deployment, events: int, seed: int) -> None:
         for case in (*_incidents(), *_lawful()):
             _run_case(run, case)
         _pretext(run)
+        lawful_case = _end_to_end(run)
         sent = routine_traffic(services, platform_db, events)
         credentials = demo_credentials(services, seed)
     while dep.sequencer.integrate() is not None:
         pass
     _print(run, dep, sent)
+    _print_end_to_end(lawful_case)
     _print_credentials(credentials)
 
 

@@ -290,11 +290,11 @@ def download(services: Services, production_id: str, *, authority_id: str) -> by
             )
         ).inserted_primary_key
         assert inserted is not None
-        index = record(
+        index = log_event(
             conn,
             services,
+            row.demand_id,
             PRODUCTION_DOWNLOADED,
-            demand=row.demand_id,
             facts={"record_count": row.record_count},
             private={"production_sha256": row.package_sha256, "authority": authority_id},
         )
