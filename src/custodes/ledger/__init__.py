@@ -29,6 +29,18 @@ MAX_ENTRY_SIZE = 65535
 
 _IN_CHUNK = 500
 
+# Built once: appends are the hottest path in custodes.
+_FIND = sa.select(log_entries.c.leaf_hash, log_entries.c.idx).where(
+    log_entries.c.leaf_hash.in_(sa.bindparam("hashes", expanding=True))
+)
+_RESERVE = (
+    log_state.update()
+    .where(log_state.c.id == 1)
+    .values(next_index=log_state.c.next_index + sa.bindparam("n", type_=sa.BigInteger))
+    .returning(log_state.c.next_index)
+)
+_INSERT = log_entries.insert()
+
 
 @dataclass(frozen=True)
 class SignedCheckpoint:
@@ -69,11 +81,7 @@ class Ledger:
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start : start + _IN_CHUNK]
-            rows = conn.execute(
-                sa.select(log_entries.c.leaf_hash, log_entries.c.idx).where(
-                    log_entries.c.leaf_hash.in_(chunk)
-                )
-            )
+            rows = conn.execute(_FIND, {"hashes": chunk})
             known.update({bytes(h): int(i) for h, i in rows})
         fresh = [h for h in unique if h not in known]
         if not fresh:
@@ -81,12 +89,7 @@ class Ledger:
         # Reserve indexes by moving the counter; the row lock this takes serialises appenders
         # until commit. An entry another process committed between the look-up above and this
         # lock makes the insert below fail on the unique leaf hash, and the caller retries.
-        end: int = conn.execute(
-            log_state.update()
-            .where(log_state.c.id == 1)
-            .values(next_index=log_state.c.next_index + len(fresh))
-            .returning(log_state.c.next_index)
-        ).scalar_one()
+        end: int = conn.execute(_RESERVE, {"n": len(fresh)}).scalar_one()
         next_index = end - len(fresh)
         new_rows: list[dict[str, object]] = []
         by_hash = dict(zip(hashes, data, strict=True))
@@ -94,7 +97,7 @@ class Ledger:
             known[h] = next_index
             new_rows.append({"idx": next_index, "leaf_hash": h, "data": by_hash[h]})
             next_index += 1
-        conn.execute(log_entries.insert(), new_rows)
+        conn.execute(_INSERT, new_rows)
         return [known[h] for h in hashes]
 
     def append(self, entries: Sequence[bytes]) -> list[int]:
