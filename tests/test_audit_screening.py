@@ -85,6 +85,26 @@ def test_remembered_answers_are_the_answers_cedar_gives() -> None:
     assert len(PUBLISHED._answers) < 40
 
 
+def test_an_integer_used_otherwise_than_in_comparisons_is_remembered_as_it_is(
+    tmp_path: Path,
+) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, pack)
+    with (pack / "scope.cedar").open("a") as fh:
+        fh.write(
+            '\n@id("scope.seven")\n@outcome("escalate")\n@role("legal_counsel")\n'
+            '@reason("r")\n@remedy("r")\nforbid (principal, action == Action::"scope", '
+            "resource)\nwhen { resource.volume + 1 == 8 };\n"
+        )
+    published = load_published_pack(pack)
+    reads = published.checks["scope"][1]
+    assert reads is not None and "resource.volume" not in reads.thresholds
+    seven = published.decide("scope", {}, {"target_count": 1, "volume": 7})
+    nine = published.decide("scope", {}, {"target_count": 1, "volume": 9})
+    assert seven == frozenset({("scope.seven", "escalate")})  # a forbid matched: forbids only
+    assert nine == frozenset({("scope.within_limits", "pass")})
+
+
 def test_a_pack_that_cannot_be_read_stops_the_audit(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="not a directory"):
         load_published_pack(tmp_path / "nowhere")
