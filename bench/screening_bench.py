@@ -9,8 +9,9 @@ Three paths, over the same demands:
   look up each target on the reference platform, the authority in the store, its rolling
   volume, then evaluate and fold the findings (no write);
 * ``service, subjects known``: the same with the platform's answers remembered, which
-  separates the service's own cost from the reference platform's look-ups (seven SQLite
-  queries per account: its owner, then whether each category of record exists);
+  separates the service's own cost from the reference platform's look-ups (one SQLite
+  query for all of a demand's accounts: their holders and which categories of record
+  exist);
 * ``screen_demand``: the whole use-case, including the transaction that stores the screening
   and appends its two events (durable commit; SQLite).
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -144,10 +145,11 @@ class _Remembering(ReferencePlatform):
         super().__init__(path)
         self.known: dict[Target, Subject | None] = {}
 
-    def subject(self, target: Target) -> Subject | None:
-        if target not in self.known:
-            self.known[target] = super().subject(target)
-        return self.known[target]
+    def subjects(self, targets: Collection[Target]) -> dict[Target, Subject | None]:
+        missing = [t for t in targets if t not in self.known]
+        if missing:
+            self.known.update(super().subjects(missing))
+        return {t: self.known[t] for t in targets}
 
 
 def _decisions(services: Services, demand: Demand, platform_db: Path) -> list[list[float]]:

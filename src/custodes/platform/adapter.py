@@ -1,7 +1,7 @@
 """The adapter between custodes and the platform's users and data.
 
 custodes never reaches into the platform's systems directly: it asks a
-:class:`PlatformAdapter`. Screening asks only :meth:`~PlatformAdapter.subject` (where the
+:class:`PlatformAdapter`. Screening asks only :meth:`~PlatformAdapter.subjects` (where each
 person is, where their data is held, what exists) and :meth:`~PlatformAdapter.evidence`
 (whether evidence is platform-held and what its hash is). Execution of an approved demand
 reads exactly the categories and period approved (:meth:`~PlatformAdapter.read`), applies
@@ -105,6 +105,12 @@ class PlatformAdapter(Protocol):
     def subject(self, target: Target) -> Subject | None:
         """Where the subject of ``target`` is, where its data is held, what records exist;
         None when the platform has no such thing (or ``target`` is a selector)."""
+        ...
+
+    def subjects(self, targets: Collection[Target]) -> dict[Target, Subject | None]:
+        """:meth:`subject` for each of ``targets`` (every one a key of the answer), asked in
+        as few round trips as the platform allows: screening asks for a demand's targets
+        together."""
         ...
 
     def evidence(self, ref: str) -> HeldEvidence | None:

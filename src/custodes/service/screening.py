@@ -87,18 +87,24 @@ class _Subjects(Mapping[Target, Subject | None]):
     """What the platform says about each target, asked only when policy looks at it.
 
     A demand over the target cap is refused as a whole without looking at a single target;
-    23,000 rows then cost no look-ups at all."""
+    23,000 rows then cost no look-ups at all. The first target policy looks at brings all
+    the demand's named targets in one :meth:`~PlatformAdapter.subjects` call; ``seen`` holds
+    only those policy looked at."""
 
     def __init__(self, platform: PlatformAdapter, targets: tuple[Target, ...]) -> None:
         self._platform = platform
+        self._named = tuple(dict.fromkeys(t for t in targets if not t.is_selector))
         self._targets = frozenset(targets)
+        self._answers: dict[Target, Subject | None] | None = None
         self.seen: dict[Target, Subject | None] = {}
 
     def __getitem__(self, target: Target) -> Subject | None:
         if target not in self._targets:
             raise KeyError(target)
         if target not in self.seen:
-            self.seen[target] = None if target.is_selector else self._platform.subject(target)
+            if self._answers is None:
+                self._answers = self._platform.subjects(self._named) if self._named else {}
+            self.seen[target] = self._answers.get(target)
         return self.seen[target]
 
     def __iter__(self) -> Iterator[Target]:
@@ -116,14 +122,20 @@ def volume(services: Services, conn: Connection, demand: Demand) -> int:
     now = services.clock()
     since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
     named = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(demands.c.target_count), 0)).where(
-            demands.c.authority_id == demand.authority_id,
-            demands.c.received_at >= db_time(since),
-            demands.c.received_at <= db_time(now),
-            demands.c.id != demand.id,
-        )
-    ).scalar_one()
+        _VOLUME,
+        {"authority": demand.authority_id, "since": db_time(since), "now": db_time(now),
+         "demand": demand.id},
+    ).scalar_one()  # fmt: skip
     return int(named) + len(demand.targets)
+
+
+_VOLUME = sa.select(sa.func.coalesce(sa.func.sum(demands.c.target_count), 0)).where(
+    demands.c.authority_id == sa.bindparam("authority"),
+    demands.c.received_at >= sa.bindparam("since"),
+    demands.c.received_at <= sa.bindparam("now"),
+    demands.c.id != sa.bindparam("demand"),
+)
+"""The targets an authority named in a window, other demands than one: built once."""
 
 
 def _evidence(platform: PlatformAdapter, demand: Demand) -> tuple[EvidenceStatus, ...]:
