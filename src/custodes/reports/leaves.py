@@ -23,7 +23,6 @@ custodes.reports.errors.LeafError: leaf is not in RFC 8785 canonical form
 
 from __future__ import annotations
 
-from custodes.errors import InputError
 from custodes.events import Event, parse_event
 from custodes.reports.errors import LeafError
 
@@ -34,5 +33,5 @@ def parse_leaf(leaf: bytes) -> Event:
     """Parse one leaf strictly; raise :class:`LeafError` wherever ``parse_event`` refuses."""
     try:
         return parse_event(leaf)
-    except InputError as exc:
-        raise LeafError(exc.detail) from None
+    except Exception as exc:  # the events' own InputError: the reports import only events
+        raise LeafError(str(getattr(exc, "detail", exc))) from None
