@@ -373,3 +373,14 @@ def test_a_suspended_authority_is_refused_and_the_refusal_logged(world: World) -
     assert r.json()["rules"] == ["demand.submit.default_deny"]
     [refused] = world.events_since(start)
     assert refused.facts == {"error_code": "forbidden", "authority_jurisdiction": "CN"}
+
+
+def test_a_request_refused_before_it_ran_leaves_its_key_free(world: World) -> None:
+    client = world.authority("us-fbi")
+    body = json.dumps(disclosure(document_sha256=_upload(client))).encode()
+    wrong = client.request("POST", "/v1/demands", content=body, idempotency_key="free-1",
+                           headers={"Content-Type": "text/plain"})  # fmt: skip
+    assert wrong.status_code == 415 and wrong.json()["code"] == "unsupported_media_type"
+    right = client.request("POST", "/v1/demands", content=body, idempotency_key="free-1",
+                           headers={"Content-Type": "application/json"})  # fmt: skip
+    assert right.status_code == 201 and "idempotent-replayed" not in right.headers

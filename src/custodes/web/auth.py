@@ -43,7 +43,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import argon2
@@ -302,6 +302,8 @@ def login(
         )
         if not fresh.rowcount:  # this code was used already
             raise LoginError("wrong staff id, password or code")
+        ended = staff_sessions.c.expires_at < now - timedelta(days=1)
+        conn.execute(staff_sessions.delete().where(staff_sessions.c.staff_id == staff_id, ended))
         conn.execute(
             staff_sessions.insert().values(
                 id=sid, secret_sha256=_digest(secret), staff_id=staff_id, created_at=now,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -75,6 +76,8 @@ __all__ = ["DocumentNotUploadedError", "authority_router", "demand_status", "sta
 
 ANSWERED_WITH_REASONS = frozenset({DemandState.REFUSED, DemandState.CLARIFICATION_REQUESTED})
 JSON_LIMIT = 64 * 1024
+STAGED_FOR = timedelta(days=30)
+"""How long an uploaded document waits for the demand that cites it."""
 
 
 class DocumentNotUploadedError(ConflictError):
@@ -118,6 +121,7 @@ def stage_document(services: Services, owner: str, data: bytes) -> DocumentRecei
     now = services.clock()
 
     def work(conn: sa.Connection) -> None:
+        conn.execute(t.delete().where(t.c.owner == owner, t.c.received_at < now - STAGED_FOR))
         exists = conn.execute(
             sa.select(t.c.sha256).where(t.c.owner == owner, t.c.sha256 == digest)
         ).first()

@@ -125,6 +125,8 @@ class IdempotentCall:
     claimed: bool = False
     replay: Response | None = None
     """The kept answer, once :meth:`claim_in` found one."""
+    started: bool = False
+    """Whether :meth:`run` began (after which it keeps or releases the key itself)."""
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
@@ -163,6 +165,7 @@ class IdempotentCall:
 
     def run(self, operation: Callable[[], Response], *, secret: bool = False) -> Response:
         """Claim the key unless done already, run ``operation`` once, keep its answer."""
+        self.started = True
         if not self.claimed and self.replay is None:
             self.services.store.write(self.claim_in)
         if self.replay is not None:
@@ -199,6 +202,12 @@ class IdempotentCall:
                 .values(**values)
             )
         )
+
+    def abandon(self) -> None:
+        """The request failed before :meth:`run` began: release a key it claimed, so that
+        a retry runs (nothing was done under it)."""
+        if self.claimed and not self.started:
+            self._release()
 
     def _release(self) -> None:
         t = api_idempotency

@@ -189,6 +189,7 @@ def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
                 now + config.idempotency_ttl,
             )  # fmt: skip
         await run_in_threadpool(_admit, services, config, verified, authority, once)
+        request.state.once = once
         return SignedCall(authority, verified.keyid, body, once)
 
     dependency.__name__ = f"signed_{action.replace('.', '_')}"
@@ -212,7 +213,11 @@ def record_refusal(
 
 
 async def refusal_listener(request: Request, status: int, code: str) -> None:
-    """Told of every problem response: records the authority API's refusals."""
+    """Told of every problem response of the app: records the authority API's refusals, and
+    releases an Idempotency-Key the gate claimed for a request refused before it ran."""
+    once = getattr(request.state, "once", None)
+    if isinstance(once, IdempotentCall) and not once.started:
+        await run_in_threadpool(once.abandon)
     if status not in REFUSALS or not getattr(request.state, "intake", False):
         return
     authority = getattr(request.state, "authority", None)
