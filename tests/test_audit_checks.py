@@ -6,6 +6,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from custodes.audit.approvals import Disclosed
 from custodes.audit.checks import Replay, default_checks
 from custodes.audit.findings import CODES, Finding
@@ -457,3 +459,17 @@ def test_entries_that_are_not_events() -> None:
 def test_every_code_has_a_title_and_a_part() -> None:
     assert {c.part for c in CODES.values()} == {"log", "events"}
     assert all(c.title and c.code == name for name, c in CODES.items())
+
+
+@pytest.mark.parametrize("until", ["2026-02-30", "\uff12\uff10\uff12\uff16-03-01"])
+def test_a_gag_whose_end_is_not_a_real_date_is_no_dated_gag(until: str) -> None:
+    story = Story()
+    story.lawful_disclosure()
+    delivered = len(story.leaves) - 1
+    deferred = story.add("notice.deferred", gag_until=until)
+    closed = story.add("demand.closed", outcome="pass")
+    replay = Replay(default_checks(story.disclosed))
+    for index, leaf in enumerate(story.leaves):
+        replay.feed(index, leaf)  # the fact's shape lets these dates through; the audit reads on
+    assert codes(replay.finish(story.time)) == [("notice_missing", (delivered, closed))]
+    assert f"entries {deferred}" in " ".join(replay.notes())

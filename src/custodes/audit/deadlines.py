@@ -12,7 +12,9 @@
     ``notice.deferred`` is ``notice_during_gag``. A gag that ended more than
     :data:`NOTICE_GRACE` (30 days) before *as of* with no notice after it is
     ``notice_overdue``. A demand that delivered data or restricted someone and was closed
-    with neither a notice nor a dated deferral is ``notice_missing``.
+    with neither a notice nor a dated deferral is ``notice_missing``. A deferral whose end
+    date is not a real date (``2026-02-30``, or digits other than ASCII, which the fact's
+    shape lets through) is no dated deferral, and the report notes it.
 
 Times are the events' own (UTC, whole seconds), so a finding holds whatever the log says.
 """
@@ -124,6 +126,14 @@ class _Notice:
     affected: int | None = None
 
 
+def _real_date(text: str) -> date | None:
+    """The date ``text`` names, if it is a real one written with ASCII digits."""
+    try:
+        return date.fromisoformat(text) if text.isascii() else None
+    except ValueError:
+        return None
+
+
 def _untold(state: _Notice) -> bool:
     """Users were affected, and neither told nor covered by a dated gag."""
     return state.affected is not None and state.notified is None and state.gag is None
@@ -141,6 +151,7 @@ class NoticeCheck(Check):
     def __init__(self, grace: timedelta = NOTICE_GRACE) -> None:
         self.grace = grace
         self._demands: dict[str, _Notice] = {}
+        self._undated: list[int] = []
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
@@ -148,7 +159,11 @@ class NoticeCheck(Check):
             return ()
         state = self._demands.setdefault(demand, _Notice())
         if event.kind == NOTICE_DEFERRED:
-            state.gag = (index, date.fromisoformat(str(event.facts["gag_until"])))
+            until = _real_date(str(event.facts["gag_until"]))
+            if until is None:  # the fact's shape lets 2026-02-30 through: no dated gag
+                self._undated.append(index)
+            else:
+                state.gag = (index, until)
         elif event.kind in (NOTICE_SENT, DEMAND_NOTIFIED):
             state.notified = index
             if state.gag is not None and event.time.date() < state.gag[1]:
@@ -180,3 +195,11 @@ class NoticeCheck(Check):
                     f"{self.grace.days} days later"
                 )
                 yield Finding("notice_overdue", detail, (index,), demand)
+
+    def notes(self) -> Iterable[str]:
+        if self._undated:
+            entries = ", ".join(map(str, self._undated[:10]))
+            yield (
+                f"notice: {len(self._undated)} gag order(s) name an end date that is not a "
+                f"real date (entries {entries}); they were taken as no dated gag"
+            )
