@@ -211,6 +211,12 @@ KINDS: Mapping[str, EventSpec] = MappingProxyType(_KINDS)
 """Every event kind, by name."""
 
 
+NONCE = "nonce"
+"""A private field every kind may carry: a random value committed to, so that two events alike
+in every public fact (same kind, second and facts, nothing private) still make two distinct
+leaves instead of one (the log keeps an identical entry once)."""
+
+
 def _kind(
     kind: str,
     summary: str,
@@ -225,7 +231,7 @@ def _kind(
         kind,
         frozenset(required.split()),
         frozenset(optional.split()),
-        frozenset(private.split()),
+        frozenset(private.split()) | {NONCE},
         frozenset(lists.split()),
         about_demand,
         summary,

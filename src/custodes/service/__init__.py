@@ -20,6 +20,7 @@ witness submissions) happen after the commit.
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import NotFoundError
 from custodes.events import encode_event, format_openings, parse_openings
+from custodes.events.kinds import NONCE
 from custodes.events.leaf import Openings
 from custodes.ledger import Ledger
 from custodes.platform import PlatformAdapter
@@ -70,6 +72,8 @@ def record(
 ) -> int:
     """Append one event inside the caller's transaction and keep its openings privately.
     Call it last in the transaction: it takes the log's append lock until commit."""
+    if not private:  # nothing salted in it: make the leaf unique all the same
+        private = {NONCE: secrets.token_hex(16)}
     leaf, openings = encode_event(
         kind, time=at or services.clock(), demand=demand, facts=facts, private=private
     )
