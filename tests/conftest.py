@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,9 @@ def _pg_url() -> str | None:
     return url
 
 
-@pytest.fixture
-def pg_schema_url() -> Iterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    base = _pg_url()
-    if base is None:
-        pytest.skip(f"PostgreSQL storage tests need {PG_ENV} (CI sets it)")
+@contextmanager
+def _fresh_schema(base: str) -> Iterator[str]:
+    """A URL on ``base`` whose search_path is a fresh schema, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(base)
     with engine.begin() as conn:
@@ -40,6 +38,33 @@ def pg_schema_url() -> Iterator[str]:
         with engine.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+def _pg_base_or_skip() -> str:
+    base = _pg_url()
+    if base is None:
+        pytest.skip(f"PostgreSQL storage tests need {PG_ENV} (CI sets it)")
+    return base
+
+
+@pytest.fixture
+def pg_schema_url() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
+    with _fresh_schema(_pg_base_or_skip()) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """As ``database_url``, but one database per test module (for suites that build an
+    expensive world once and run many requests against it)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
+        return
+    with _fresh_schema(_pg_base_or_skip()) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

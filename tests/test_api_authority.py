@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -71,38 +69,12 @@ class World:
             return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """As tests/conftest.py's ``database_url``, once per module: SQLite always, PostgreSQL
-    (a fresh schema) when CUSTODES_TEST_DATABASE_URL is set."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} must be set in CI")
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("data")
     init_data_dir(data, "api.test/log")
     build_reference_platform(data / "platform.db", accounts=120, region_accounts=10)
-    dep: Deployment = open_deployment(load_settings(data, database_url=backend))
+    dep: Deployment = open_deployment(load_settings(data, database_url=module_database_url))
     clock = Clock(NOW)
     platform = ReferencePlatform(data / "platform.db")
     services = Services(dep.store, dep.ledger, load_pack(), platform, clock=clock)

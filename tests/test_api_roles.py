@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from typing import Any
 
 import pyrage
 import pytest
-import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -197,37 +195,12 @@ class World:
         return demand.id
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """As tests/conftest.py's ``database_url``, once per module."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} must be set in CI")
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("data")
     init_data_dir(data, "roles.test/log")
     build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
-    dep: Deployment = open_deployment(load_settings(data, database_url=backend))
+    dep: Deployment = open_deployment(load_settings(data, database_url=module_database_url))
     platform = ReferencePlatform(data / "platform.db")
     services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
     register_staff(services, Staff("root", frozenset({"admin"}), "IE"), by=None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -58,7 +57,7 @@ class World:
     clock: Clock
     totp: dict[str, str]
     key: AuthorityKey
-    backend: str
+    module_database_url: str
 
     def client(self) -> TestClient:
         return TestClient(self.app)
@@ -79,37 +78,12 @@ class World:
         return {"Authorization": f"Bearer {new.bearer}"}
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """As tests/conftest.py's ``database_url``, once per module."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} must be set in CI")
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("data")
     init_data_dir(data, "staff.test/log")
     build_reference_platform(data / "platform.db", accounts=120, region_accounts=10)
-    dep: Deployment = open_deployment(load_settings(data, database_url=backend))
+    dep: Deployment = open_deployment(load_settings(data, database_url=module_database_url))
     clock = Clock(NOW)
     platform = ReferencePlatform(data / "platform.db")
     services = Services(dep.store, dep.ledger, load_pack(), platform, clock=clock)
@@ -122,7 +96,7 @@ def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
     )
     register_authority(services, authority, by="root")
     app = create_app(dep, services=services, config=ApiConfig(staff_rate=10_000))
-    yield World(app, services, clock, totp, key, backend)
+    yield World(app, services, clock, totp, key, module_database_url)
     platform.close()
     dep.close()
 
@@ -380,7 +354,7 @@ def test_an_approver_may_not_approve_twice_nor_the_intake_person_at_all(world: W
 
 
 def test_the_migration_creates_exactly_the_api_tables(world: World) -> None:
-    engine = sa.create_engine(world.backend)
+    engine = sa.create_engine(world.module_database_url)
     try:
         with engine.connect() as conn:
             diffs = compare_metadata(MigrationContext.configure(conn), metadata)

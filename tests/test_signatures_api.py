@@ -5,7 +5,6 @@ nothing; replays are caught across two server processes sharing the database."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -72,37 +71,12 @@ class World:
             return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """As tests/conftest.py's ``database_url``, once per module."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
-        return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail(f"{PG_ENV} must be set in CI")
-        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
-
-
 @pytest.fixture(scope="module")
-def world(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data = tmp_path_factory.mktemp("data")
     init_data_dir(data, "sig.test/log")
     build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
-    dep = open_deployment(load_settings(data, database_url=backend))
+    dep = open_deployment(load_settings(data, database_url=module_database_url))
     platform = ReferencePlatform(data / "platform.db")
     services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
     register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
@@ -200,9 +174,11 @@ def test_a_replayed_request_is_refused(world: World) -> None:
     assert refused.facts == {"error_code": "signature_replayed", "authority_jurisdiction": "US"}
 
 
-def test_a_replay_through_another_server_process_is_refused(world: World, backend: str) -> None:
+def test_a_replay_through_another_server_process_is_refused(
+    world: World, module_database_url: str
+) -> None:
     """Two apps with stores of their own over one database stand for two processes."""
-    other_store = open_store(backend)
+    other_store = open_store(module_database_url)
     try:
         other = Services(
             other_store, Ledger(other_store), world.services.pack,
