@@ -17,6 +17,7 @@ per entry, as the leaf hashes need; the entries are cut out of the bundles first
 from __future__ import annotations
 
 import hashlib
+import itertools
 import random
 import tempfile
 import time
@@ -27,7 +28,7 @@ from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.common import console, show
+from bench.common import console, publish_log, show
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.logcheck import dir_fetcher
@@ -60,20 +61,9 @@ from custodes.service.judgements import Screening
 from custodes.service.screening import screened_facts
 from custodes.tlog import (
     TILE_WIDTH,
-    Checkpoint,
-    Tile,
-    TileNodeReader,
     bundle_tile,
-    format_bundle,
-    format_checkpoint,
     format_tile_path,
-    generate_key,
-    leaf_hash,
-    new_signer,
     parse_bundle,
-    root_of,
-    sign_note,
-    tree_root,
 )
 
 ORIGIN = "bench.custodes.example/log"
@@ -291,36 +281,7 @@ def synthetic_leaves(n: int, pack: PolicyPack, seed: int = 7) -> Iterator[bytes]
 
 def publish(root: Path, leaves: Iterator[bytes], n: int, tick: Callable[[int], None]) -> str:
     """Write the published log of ``leaves`` into ``root``; returns the log's verifier key."""
-    skey, vkey = generate_key(ORIGIN)
-    hashes: list[bytes] = []
-    chunk: list[bytes] = []
-    for leaf in leaves:
-        chunk.append(leaf)
-        if len(chunk) == TILE_WIDTH or len(hashes) + len(chunk) == n:
-            path = root / format_tile_path(bundle_tile(len(hashes) // TILE_WIDTH, len(chunk)))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(format_bundle(chunk))
-            hashes += [leaf_hash(e) for e in chunk]
-            tick(len(chunk))
-            chunk = []
-    built: dict[tuple[int, int], bytes] = {}
-    level, row = 0, hashes
-    while row:
-        parents = []
-        for start in range(0, len(row), TILE_WIDTH):
-            part = row[start : start + TILE_WIDTH]
-            tile = Tile(level, start // TILE_WIDTH, len(part))
-            built[(level, tile.index)] = b"".join(part)
-            path = root / format_tile_path(tile)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(built[(level, tile.index)])
-            if len(part) == TILE_WIDTH:
-                parents.append(root_of(part))
-        level, row = level + 1, parents
-    reader = TileNodeReader(lambda t: built[(t.level, t.index)][: t.width * 32], n)
-    cp = Checkpoint(ORIGIN, n, tree_root(n, reader))
-    (root / "checkpoint").write_bytes(sign_note(format_checkpoint(cp), new_signer(skey)))
-    return vkey
+    return publish_log(root, itertools.islice(leaves, n), ORIGIN, tick)
 
 
 def _bundle_paths(n: int) -> list[tuple[str, int]]:

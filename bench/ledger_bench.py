@@ -10,26 +10,18 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import backend_url, console, percentile, show
+from bench.common import backend_url, console, percentile, publish_log, show
 from custodes.audit.logcheck import dir_fetcher, verify_log
 from custodes.deployment import init_data_dir, open_deployment
 from custodes.settings import load_settings
 from custodes.store import create_store_engine, migrate
 from custodes.store.tables import log_entries
 from custodes.tlog import (
-    format_bundle,
-    format_checkpoint,
     format_tile_path,
-    generate_key,
     leaf_hash,
-    new_signer,
     new_verifier,
-    root_of,
-    sign_note,
-    tree_root,
 )
-from custodes.tlog.checkpoint import Checkpoint
-from custodes.tlog.tiles import TILE_WIDTH, Tile, TileNodeReader, bundle_tile
+from custodes.tlog.tiles import TILE_WIDTH, bundle_tile
 
 BATCH = 256
 
@@ -174,34 +166,7 @@ def bench_latency(samples: int = 300, background_writers: int = 8, rate: int = 1
 
 def _publish_synthetic_log(root: Path, n: int) -> tuple[str, int]:
     """Write a published log of n entries (bundles, tiles, checkpoint) straight from tlog."""
-    skey, vkey = generate_key("bench.custodes.example/log")
-    hashes: list[bytes] = []
-    for start in range(0, n, TILE_WIDTH):
-        width = min(TILE_WIDTH, n - start)
-        entries = [_entry("v", i) for i in range(start, start + width)]
-        hashes += [leaf_hash(e) for e in entries]
-        path = root / format_tile_path(bundle_tile(start // TILE_WIDTH, width))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(format_bundle(entries))
-    built: dict[tuple[int, int], bytes] = {}
-    level, level_hashes = 0, hashes
-    while level_hashes:
-        nxt = []
-        for start in range(0, len(level_hashes), TILE_WIDTH):
-            chunk = level_hashes[start : start + TILE_WIDTH]
-            tile = Tile(level, start // TILE_WIDTH, len(chunk))
-            data = b"".join(chunk)
-            built[(level, tile.index)] = data
-            path = root / format_tile_path(tile)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            if len(chunk) == TILE_WIDTH:
-                nxt.append(root_of(chunk))
-        level, level_hashes = level + 1, nxt
-    reader = TileNodeReader(lambda t: built[(t.level, t.index)][: t.width * 32], n)
-    cp = Checkpoint("bench.custodes.example/log", n, tree_root(n, reader))
-    (root / "checkpoint").write_bytes(sign_note(format_checkpoint(cp), new_signer(skey)))
-    return vkey, n
+    return publish_log(root, (_entry("v", i) for i in range(n)), "bench.custodes.example/log"), n
 
 
 def bench_verify(n: int = 1_000_000) -> None:

@@ -16,28 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import console, show
+from bench.common import console, publish_log, show
 from custodes.audit.logcheck import dir_fetcher, rebuild_log
 from custodes.audit.policy import NONE, Policy, PolicyLog, verify_checkpoint
 from custodes.events import encode_event, parse_event
 from custodes.reports import compute_report, parse_period, render_report
 from custodes.reports.leaves import parse_leaf
-from custodes.tlog import (
-    TILE_WIDTH,
-    Checkpoint,
-    Tile,
-    TileNodeReader,
-    bundle_tile,
-    format_bundle,
-    format_checkpoint,
-    format_tile_path,
-    generate_key,
-    leaf_hash,
-    new_signer,
-    root_of,
-    sign_note,
-    tree_root,
-)
 
 ORIGIN = "bench.custodes.example/log"
 PACK = "ab" * 32
@@ -165,32 +149,7 @@ def synthetic_leaves(n: int) -> Iterator[bytes]:
 
 def publish(root: Path, leaves: list[bytes]) -> str:
     """Write the published log of ``leaves`` (bundles, tiles, signed checkpoint) into ``root``."""
-    skey, vkey = generate_key(ORIGIN)
-    n = len(leaves)
-    hashes = [leaf_hash(e) for e in leaves]
-    for start in range(0, n, TILE_WIDTH):
-        chunk = leaves[start : start + TILE_WIDTH]
-        path = root / format_tile_path(bundle_tile(start // TILE_WIDTH, len(chunk)))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(format_bundle(chunk))
-    built: dict[tuple[int, int], bytes] = {}
-    level, row = 0, hashes
-    while row:
-        parents = []
-        for start in range(0, len(row), TILE_WIDTH):
-            chunk = row[start : start + TILE_WIDTH]
-            tile = Tile(level, start // TILE_WIDTH, len(chunk))
-            built[(level, tile.index)] = b"".join(chunk)
-            path = root / format_tile_path(tile)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(built[(level, tile.index)])
-            if len(chunk) == TILE_WIDTH:
-                parents.append(root_of(chunk))
-        level, row = level + 1, parents
-    reader = TileNodeReader(lambda t: built[(t.level, t.index)][: t.width * 32], n)
-    cp = Checkpoint(ORIGIN, n, tree_root(n, reader))
-    (root / "checkpoint").write_bytes(sign_note(format_checkpoint(cp), new_signer(skey)))
-    return vkey
+    return publish_log(root, leaves, ORIGIN)
 
 
 def _each(fn: Callable[[bytes], object], leaves: list[bytes]) -> float:
