@@ -34,21 +34,12 @@ from custodes.service.access import (
 from custodes.service.gateway import AccessGateway, format_token, parse_token
 from custodes.service.staff import register_staff
 from custodes.store import open_store
+from support import Clock
 
 SUBSCRIBER = DataCategory.SUBSCRIBER_INFO
 SESSIONS = DataCategory.IP_SESSION_LOGS
 US_PERSON = FIXTURES.us_person
 DE_PERSON = FIXTURES.de_subscriber
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

@@ -33,19 +33,12 @@ from custodes.store.demand_tables import demands
 from custodes.web.app import create_app
 from custodes.web.client import AuthorityKey, RequestSigner, SignedClient
 from custodes.web.context import ApiConfig
+from support import Clock
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 BASE = "http://testserver"
 PG_ENV = "CUSTODES_TEST_DATABASE_URL"
 DOCUMENT = b"%PDF-1.7 search warrant 2:20-mj-0042, signed"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -36,18 +36,11 @@ from custodes.web.client import AuthorityKey, RequestSigner, SignedClient
 from custodes.web.context import ApiConfig
 from custodes.web.problems import install_problem_handlers
 from custodes.web.tokens import issue_token
+from support import Clock
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 PG_ENV = "CUSTODES_TEST_DATABASE_URL"
 PASSWORD = "correct horse battery staple"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -82,19 +82,12 @@ from custodes.service.screening import screen_demand
 from custodes.service.staff import register_staff
 from custodes.store import open_store
 from custodes.store.tables import metadata
+from support import Clock
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 PERIOD = TimeRange(datetime(2020, 3, 1, tzinfo=UTC), datetime(2020, 6, 1, tzinfo=UTC))
 USER = FIXTURES.us_content_user
 C = DataCategory
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -58,18 +58,11 @@ from custodes.service.review import approve, decide, sign_off
 from custodes.service.screening import screen_demand
 from custodes.service.staff import register_staff
 from custodes.store import open_store
+from support import Clock
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 GAG_END = date(2020, 9, 1)
 TARGETS = (FIXTURES.us_content_user, FIXTURES.emergency_subject)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(scope="module")

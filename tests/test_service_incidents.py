@@ -48,22 +48,10 @@ from custodes.service.scope import approved_scope
 from custodes.service.screening import screen_demand
 from custodes.service.tos import record_tos_action, tos_counts
 from custodes.store import open_store
+from support import Clock
 
 DOC = b"%PDF-1.7 the instrument"
 PRC_REQUEST = LegalInstrument(InstrumentKind.ADMINISTRATIVE_REQUEST, "MPS-2020-0604")
-
-
-class Clock:
-    """The services' clock, moved by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass

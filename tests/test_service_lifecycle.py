@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -75,19 +75,9 @@ from custodes.service.tos import record_tos_action, tos_counts
 from custodes.store import open_store
 from custodes.store.demand_tables import approvals, demand_targets, demands
 from custodes.store.tables import metadata
+from support import Clock
 
 DOC = b"%PDF-1.7 the instrument"
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -55,18 +55,11 @@ from custodes.service.review import (
 from custodes.service.scope import approved_scope
 from custodes.service.screening import screen_demand
 from custodes.store import open_store
+from support import Clock
 
 DOC = b"%PDF-1.7 the instrument"
 WARRANT = LegalInstrument(InstrumentKind.SEARCH_WARRANT, "3:20-mj-70412", "N.D. Cal.")
 EPOC = LegalInstrument(InstrumentKind.EPOC, "EPOC-2020-BER-17")
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
