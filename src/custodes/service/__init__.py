@@ -78,16 +78,12 @@ def record(
         kind, time=at or services.clock(), demand=demand, facts=facts, private=private
     )
     [index] = services.ledger.append_in(conn, [leaf])
-    _store_openings(conn, index, format_openings(openings))
+    # Every leaf is new: its salts (or its nonce) are fresh, so its openings row is too.
+    conn.execute(_INSERT_OPENINGS, {"idx": index, "openings": format_openings(openings)})
     return index
 
 
-def _store_openings(conn: Connection, index: int, raw: bytes) -> None:
-    exists = conn.execute(
-        sa.select(event_openings.c.idx).where(event_openings.c.idx == index)
-    ).first()
-    if exists is None:  # an identical leaf appended before keeps its first openings
-        conn.execute(event_openings.insert().values(idx=index, openings=raw))
+_INSERT_OPENINGS = event_openings.insert()
 
 
 def openings_of(services: Services, index: int) -> Openings:
