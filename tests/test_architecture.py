@@ -105,7 +105,7 @@ def test_only_service_and_ledger_append() -> None:
     offenders = []
     for path in SRC.rglob("*.py"):
         part = _part(path)
-        if part in ("ledger", "service", "cli", "deployment", "bench"):
+        if part in ("ledger", "service", "deployment"):  # deployment: a docstring example
             continue
         text = path.read_text(encoding="utf-8")
         if ".append_in(" in text or "ledger.append(" in text:
