@@ -136,3 +136,80 @@ def test_merged_writes_fail_only_for_their_own_caller(database_url: str) -> None
         ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
     assert ids == [0, 1, 2, 3, 4, 5, 8, 9, 10, 11]
     s.close()
+
+
+def test_concurrent_first_writes_share_one_writer(database_url: str) -> None:
+    """Threads that all write first at once get the same writer: two writers would split
+    the group commit and hold two connections."""
+    s = open_store(database_url)
+    _with_probe(database_url)
+    barrier = threading.Barrier(16)
+    seen: list[object] = []
+
+    def work(i: int) -> None:
+        barrier.wait()
+        seen.append(s.writer)
+        s.write(lambda c: c.execute(probe.insert().values(id=i, v="w")))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(w) for w in seen}) == 1
+    with s.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() == 16
+    s.close()
+
+
+def test_writer_recovers_after_losing_its_connection(database_url: str) -> None:
+    """A batch whose connection breaks fails for its callers alone; the next batch runs on
+    a fresh connection and commits."""
+    s = open_store(database_url)
+    _with_probe(database_url)
+    s.write(lambda c: c.execute(probe.insert().values(id=1, v="before")))
+
+    def breaks(c: sa.Connection) -> None:
+        c.execute(probe.insert().values(id=2, v="lost"))
+        c.invalidate()  # as if the server went away mid-transaction
+        c.execute(sa.select(1))
+
+    with pytest.raises(sa.exc.SQLAlchemyError):
+        s.write(breaks)
+    s.write(lambda c: c.execute(probe.insert().values(id=3, v="after")))
+    with s.read() as conn:
+        rows = conn.execute(sa.select(probe.c.id, probe.c.v).order_by(probe.c.id)).all()
+    assert [tuple(r) for r in rows] == [(1, "before"), (3, "after")]
+    s.close()
+
+
+def test_callers_coming_back_share_commits(database_url: str) -> None:
+    """Writers that append one row after another (the shape of a busy intake) are gathered
+    into shared commits: far fewer commits than writes."""
+    s = open_store(database_url)
+    _with_probe(database_url)
+    commits: list[int] = []
+    s.writer.on_commit.append(lambda: commits.append(1))
+    writers, rounds = 16, 20
+    barrier = threading.Barrier(writers)
+
+    def work(w: int) -> None:
+        barrier.wait()
+        for r in range(rounds):
+            row = {"id": w * rounds + r, "v": "x"}
+
+            def insert(c: sa.Connection, row: dict[str, object] = row) -> None:
+                c.execute(probe.insert().values(**row))
+
+            s.write(insert)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with s.read() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one()
+    assert total == writers * rounds
+    assert len(commits) <= writers * rounds / 4, f"{len(commits)} commits for {total} writes"
+    s.close()

@@ -13,6 +13,7 @@ Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ class Store:
         self.engine = engine
         self.read_engine = read_engine or engine
         self._writer: Writer | None = None
+        self._writer_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -73,18 +75,25 @@ class Store:
 
     @property
     def writer(self) -> Writer:
-        if self._writer is None:
-            self._writer = Writer(self.engine)
-        return self._writer
+        """The store's one writer, started on first use (by whichever thread comes first:
+        two writers would split the group commit and fight over the write lock)."""
+        writer = self._writer
+        if writer is None:
+            with self._writer_lock:
+                if self._writer is None:
+                    self._writer = Writer(self.engine)
+                writer = self._writer
+        return writer
 
     def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` inside a group-committed transaction; returns once it is durable."""
         return self.writer.submit(fn)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+        with self._writer_lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
