@@ -281,6 +281,23 @@ def test_access_transparency_never_names_the_staff_member(services: Services) ->
     assert list_accesses(services, Target(TargetKind.ACCOUNT, "u-nobody")) == ()
 
 
+def test_access_transparency_pages_by_log_index(services: Services) -> None:
+    cap = request_access(services, _support())
+    gateway = AccessGateway(services)
+    for _ in range(4):
+        gateway.read(cap.token, staff_id="support-ie", subject=US_PERSON, categories=[SUBSCRIBER])
+    everything = list_accesses(services, US_PERSON)
+    assert [e.kind for e in everything] == ["granted"] + ["read"] * 4
+    pages, after = [], None
+    while page := list_accesses(services, US_PERSON, after=after, limit=2):
+        pages.append(page)
+        after = page[-1].index
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert tuple(e for p in pages for e in p) == everything
+    with pytest.raises(InputError):
+        list_accesses(services, US_PERSON, limit=0)
+
+
 def test_an_unknown_subject_is_refused(services: Services) -> None:
     ghost = Target(TargetKind.ACCOUNT, "u-ghost")
     with pytest.raises(ForbiddenError) as err:

@@ -44,7 +44,7 @@ NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 PG_ENV = "CUSTODES_TEST_DATABASE_URL"
 BASE = "http://testserver"
 EXAMPLES = 4
-"""Examples per operation and mode: 41 operations x 2 modes x 4 per backend, under a minute."""
+"""Examples per operation and mode: 51 operations x 2 modes x 4 per backend, under a minute."""
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance]
 
 

@@ -473,13 +473,23 @@ def revoke_access(services: Services, capability_id: str, staff_id: str) -> tupl
     return services.write(work)
 
 
-def list_accesses(services: Services, subject: Target) -> tuple[AccessEntry, ...]:
-    """Every grant, refusal, read and revocation concerning ``subject``, oldest first."""
+def list_accesses(
+    services: Services, subject: Target, *, after: int | None = None, limit: int | None = None
+) -> tuple[AccessEntry, ...]:
+    """Every grant, refusal, read and revocation concerning ``subject``, oldest first; with
+    ``after``, only those logged after that log index, and with ``limit``, at most that many
+    (a page: pass the last index of one page as ``after`` of the next)."""
+    if limit is not None and limit < 1:
+        raise InputError("a page holds at least one access")
     t = staff_access_events
+    query = sa.select(t).where(t.c.subject == str(subject))
+    if after is not None:
+        query = query.where(t.c.idx > after)
+    query = query.order_by(t.c.idx)
+    if limit is not None:
+        query = query.limit(limit)
     with services.store.read() as conn:
-        rows = conn.execute(
-            sa.select(t).where(t.c.subject == str(subject)).order_by(t.c.idx)
-        ).fetchall()
+        rows = conn.execute(query).fetchall()
     return tuple(
         AccessEntry(
             index=int(r.idx),

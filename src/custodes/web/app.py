@@ -24,6 +24,7 @@ from custodes.deployment import Deployment
 from custodes.platform import ReferencePlatform, build_reference_platform
 from custodes.policy import load_pack
 from custodes.service import Services
+from custodes.service.gateway import AccessGateway
 from custodes.web.account import account_router
 from custodes.web.authority_api import authority_router
 from custodes.web.console import console_router
@@ -33,6 +34,7 @@ from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
 from custodes.web.openapi import build_openapi
 from custodes.web.problems import install_problem_handlers
+from custodes.web.staff_access import staff_access_router
 from custodes.web.staff_admin import staff_admin_router
 from custodes.web.staff_demands import staff_demands_router
 
@@ -48,6 +50,8 @@ Every step is an event in a verifiable transparency log (published at `/log/`).
   signed with RFC 9421 HTTP Message Signatures (Ed25519) covering `@method`, `@target-uri`
   and `content-digest` (RFC 9530), with `created`, `nonce` and `keyid` parameters.
 * **Staff API** (`/v1/staff/...`): a session cookie (with its CSRF token) or an API token.
+  Reads of user data through the staff access gateway also present a short-lived capability
+  in `Custodes-Capability`.
 * Every POST takes an `Idempotency-Key`; every error is RFC 9457 problem+json with a stable
   `code` (see docs/api.md).
 """
@@ -61,6 +65,7 @@ def routers(deployment: Deployment) -> list[APIRouter]:
         authority_router(),
         staff_demands_router(),
         staff_admin_router(),
+        staff_access_router(),
         console_router(deployment),
     ]
 
@@ -101,6 +106,7 @@ def create_app(
     app.state.deployment = deployment
     app.state.services = services
     app.state.api_config = config
+    app.state.gateway = AccessGateway(services)
     app.state.problem_listener = refusal_listener
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))
     install_problem_handlers(app)

@@ -1,7 +1,10 @@
-"""What every route of the web layer is handed: the services, and the API's limits.
+"""What every route of the web layer is handed: the services, the API's limits, and the
+staff access gateway.
 
-:func:`custodes.web.app.create_app` keeps both on ``app.state``; routes and dependencies reach
-them through :func:`services_of` and :func:`config_of`, never through globals.
+:func:`custodes.web.app.create_app` keeps them on ``app.state``; routes and dependencies reach
+them through :func:`services_of`, :func:`config_of` and :func:`gateway_of`, never through
+globals. There is one :class:`~custodes.service.gateway.AccessGateway` per app, so that its
+cache of capabilities serves every request.
 
 Limits can be changed without code through the environment (read once, at start-up, by
 :meth:`ApiConfig.from_env`)::
@@ -24,8 +27,9 @@ from starlette.requests import HTTPConnection
 
 from custodes.errors import ConfigError
 from custodes.service import Services
+from custodes.service.gateway import AccessGateway
 
-__all__ = ["ApiConfig", "config_of", "services_of"]
+__all__ = ["ApiConfig", "config_of", "gateway_of", "services_of"]
 
 _ENV = {
     "CUSTODES_API_AUTHORITY_RATE": "authority_rate",
@@ -81,3 +85,9 @@ def config_of(conn: HTTPConnection) -> ApiConfig:
     """The API limits of the app serving ``conn``."""
     config: ApiConfig = conn.app.state.api_config
     return config
+
+
+def gateway_of(conn: HTTPConnection) -> AccessGateway:
+    """The staff access gateway of the app serving ``conn``."""
+    gateway: AccessGateway = conn.app.state.gateway
+    return gateway

@@ -11,15 +11,16 @@ a request with a key that ...            is answered
 =======================================  ==============================================
 was never seen                           by running it; a 2xx or 4xx answer is kept for
                                          :attr:`~custodes.web.context.ApiConfig.idempotency_ttl`
-was answered, same method, path, body    with the kept answer
+was answered, same request               with the kept answer
 was answered, different request          ``idempotency_key_reused`` (422)
 is being handled right now               ``idempotency_in_progress`` (409)
 (no key at all)                          ``idempotency_key_missing`` (400)
 =======================================  ==============================================
 
-A 5xx answer is not kept (the key is released, so a retry runs again). An answer that carried
-a secret shown once (a new API token, a new TOTP secret) is kept as ``shown_once`` (409): a
-retry does not show the secret again.
+The same request has the same method, path, body and :data:`MEANING_HEADERS` (the capability
+a read of user data presents). A 5xx answer is not kept (the key is released, so a retry runs
+again). An answer that carried a secret shown once (a new API token, a new TOTP secret, a new
+capability) is kept as ``shown_once`` (409): a retry does not show the secret again.
 
 >>> same = request_fingerprint("POST", "/v1/demands", b"{}")
 >>> same == request_fingerprint("POST", "/v1/demands", b"{}")
@@ -56,6 +57,7 @@ from .problems import problem_for
 
 __all__ = [
     "HEADER",
+    "MEANING_HEADERS",
     "IdempotencyInProgressError",
     "IdempotencyKeyMissingError",
     "IdempotencyKeyReusedError",
@@ -69,6 +71,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
+MEANING_HEADERS = ("Custodes-Capability",)
+"""Headers that change what a request does, not only who sends it: part of its fingerprint,
+so that the same key with another capability is another request."""
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -103,13 +108,22 @@ def idempotency_key(request: Request) -> str:
     return key.strip()
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """What must match for a retry to count as the same request."""
+def request_fingerprint(method: str, path: str, body: bytes, *more: bytes) -> str:
+    """What must match for a retry to count as the same request (``more``: the
+    :data:`MEANING_HEADERS` it carries, as ``name: value``)."""
     h = hashlib.sha256()
-    for part in (method.encode(), path.encode(), body):
+    for part in (method.encode(), path.encode(), body, *more):
         h.update(len(part).to_bytes(8, "big"))
         h.update(part)
     return h.hexdigest()
+
+
+def _meaning(request: Request) -> list[bytes]:
+    return [
+        f"{name.lower()}: {request.headers[name]}".encode("latin-1", "replace")
+        for name in MEANING_HEADERS
+        if name in request.headers
+    ]
 
 
 @dataclass
@@ -231,7 +245,7 @@ async def staff_once(request: Request, caller: CallerDep) -> IdempotentCall:
         services,
         "staff:" + caller.staff.id,
         key,
-        request_fingerprint(request.method, request.url.path, body),
+        request_fingerprint(request.method, request.url.path, body, *_meaning(request)),
         now,
         now + config.idempotency_ttl,
     )

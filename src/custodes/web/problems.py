@@ -7,8 +7,9 @@ Every error leaves the API as ``application/problem+json`` with a stable ``code`
      "detail": "no demand 'd_1'", "code": "not_found"}
 
 Some evidence an error carries is safe and useful to the caller and is added as extension
-members (:data:`EVIDENCE`): the policy rules that refused, the state that conflicted, how many
-seconds to wait before retrying. A ``rate_limited`` problem also sets ``Retry-After``.
+members (:data:`EVIDENCE`): the policy rules that refused, the log indexes of the events that
+recorded a refusal, the state that conflicted, how many seconds to wait before retrying. A
+``rate_limited`` problem also sets ``Retry-After``.
 
 A listener (``app.state.problem_listener``) may be told of every problem; the intake API uses
 it to record refused requests in the log.
@@ -47,7 +48,16 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://custodes.dev/problems/"
 EVIDENCE = frozenset(
-    {"rules", "state", "role", "missing_approvals", "missing_roles", "retry_after", "accept"}
+    {
+        "rules",
+        "events",
+        "state",
+        "role",
+        "missing_approvals",
+        "missing_roles",
+        "retry_after",
+        "accept",
+    }
 )
 """Evidence keys rendered as problem extension members (all safe to show the caller)."""
 
