@@ -4,7 +4,8 @@ An authority is registered before it can send demands (failure mode F2): its jur
 standing, the Ed25519 keys its requests are signed with (RFC 9421) and the call-back channels
 staff use to confirm an emergency. Channels are given at registration and added or removed
 later; a call-back counts as ``registered`` only on a channel recorded before the emergency
-arrived and not removed since (see :func:`custodes.service.demands.record_callback`).
+arrived and still registered when the call-back is recorded (see
+:func:`custodes.service.demands.record_callback`).
 
 ================================  =========================================================
 use-case                          event
