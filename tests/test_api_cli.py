@@ -18,7 +18,10 @@ import uvicorn
 from typer.testing import CliRunner
 
 from custodes.cli import app
+from custodes.cli.authority import deployment_services
 from custodes.deployment import open_deployment
+from custodes.model import Channel, ChannelKind
+from custodes.service.authorities import get_authority
 from custodes.settings import load_settings
 from custodes.web.app import create_app
 from custodes.web.client import AuthorityKey, format_private_jwk
@@ -107,6 +110,36 @@ def test_an_authority_submits_with_its_generated_key_until_it_is_revoked(
     _ok(["authority", "revoke-key", keyid.group(1), "--by", "root", "--data", str(data)])
     refused = runner.invoke(app, ["submit", str(demand), "--key", str(key), "--url", server])
     assert refused.exit_code == 1 and "error[key_revoked]" in refused.output
+
+
+def test_an_administrator_adds_and_removes_call_back_channels(data: Path) -> None:
+    _ok(["staff", "add", "root", "--role", "admin", "--location", "IE", "--password-stdin",
+         "--data", str(data)], "a long enough password\n")  # fmt: skip
+    _ok(["staff", "add", "intake", "--role", "intake", "--location", "IE", "--password-stdin",
+         "--by", "root", "--data", str(data)], "a long enough password\n")  # fmt: skip
+    _ok(["authority", "add", "us-fbi", "--name", "FBI San Francisco", "--kind", "police",
+         "--jurisdiction", "US", "--by", "root", "--generate-key", str(data / "fbi.jwk"),
+         "--channel", "phone:+1 415 555 0100", "--data", str(data)])  # fmt: skip
+    where = ["--data", str(data)]
+    out = _ok(["authority", "channel-add", "us-fbi", "email:duty@fbi.example", "--by", "root",
+               *where])  # fmt: skip
+    assert out == "us-fbi: email channel added\n"
+    out = _ok(["authority", "channel-remove", "us-fbi", "phone:+1 415 555 0100", "--by", "root",
+               *where])  # fmt: skip
+    assert out == "us-fbi: phone channel removed\n"
+    refused = {
+        "conflict": ["channel-add", "us-fbi", "email:duty@fbi.example", "--by", "root"],
+        "not_found": ["channel-remove", "us-fbi", "phone:+1 415 555 0100", "--by", "root"],
+        "forbidden": ["channel-add", "us-fbi", "portal:https://le.fbi.example", "--by", "intake"],
+        "bad_input": ["channel-add", "us-fbi", "fax:+1 415 555 0199", "--by", "root"],
+    }
+    for code, args in refused.items():
+        result = runner.invoke(app, ["authority", *args, *where])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"error[{code}]") and result.output.count("\n") == 1
+    with deployment_services(data) as services:
+        channels = get_authority(services, "us-fbi").channels
+    assert channels == (Channel(ChannelKind.EMAIL, "duty@fbi.example"),)
 
 
 def test_submit_refuses_a_document_that_is_not_the_one_cited(tmp_path: Path) -> None:

@@ -157,6 +157,10 @@ CASES: dict[str, Case] = {
     "add key": Case("POST", "/v1/staff/authorities/nowhere/keys", "authority.manage", {
         "id": "k2", "ed25519": base64.b64encode(KEY.public).decode()}),
     "revoke key": Case("DELETE", "/v1/staff/authorities/nowhere/keys/k1", "authority.manage"),
+    "add channel": Case("POST", "/v1/staff/authorities/nowhere/channels", "authority.manage", {
+        "kind": "email", "address": "duty@nowhere.example"}),
+    "remove channel": Case("DELETE", "/v1/staff/authorities/nowhere/channels/phone-0123",
+                           "authority.manage"),
     "suspend": Case("POST", "/v1/staff/authorities/nowhere/suspension", "authority.manage",
                     REASON),
     "reinstate": Case("POST", "/v1/staff/authorities/nowhere/reinstatement", "authority.manage"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -389,3 +390,35 @@ def test_admins_register_authorities_and_their_keys(world: World) -> None:
     r = client.post("/v1/staff/authorities", json={**body, "id": "x", "jurisdiction": "XX-TOOLONG"},
                     headers={**root, **_key()})  # fmt: skip
     assert r.status_code == 422 and r.json()["code"] == "validation"
+
+
+def test_admins_add_and_remove_an_authoritys_call_back_channels(world: World) -> None:
+    root, client = world.bearer("root"), world.client()
+    path = "/v1/staff/authorities/us-fbi/channels"
+    mail = {"kind": "email", "address": "duty@fbi.example"}
+    once = _key()
+    size = world.services.ledger.size()
+    r = client.post(path, json=mail, headers={**root, **once})
+    assert r.status_code == 201, r.text
+    [channel] = r.json()["channels"]
+    assert channel["kind"] == "email" and channel["address"] == "duty@fbi.example"
+    assert re.fullmatch(r"email-[0-9a-f]{16}", channel["id"])
+    assert client.post(path, json=mail, headers={**root, **once}).json() == r.json()
+    assert world.services.ledger.size() == size + 1, "a retry is answered, not done again"
+    refused = [
+        (client.post(path, json=mail, headers={**root, **_key()}), 409, "conflict"),
+        (client.post(path, json=mail, headers=root), 400, "idempotency_key_missing"),
+        (client.post(path, json={**mail, "kind": "fax"}, headers={**root, **_key()}), 422,
+         "validation"),
+        (client.post("/v1/staff/authorities/xx-none/channels", json=mail,
+                     headers={**root, **_key()}), 404, "not_found"),
+        (client.delete(f"{path}/phone-0000000000000000", headers=root), 404, "not_found"),
+    ]  # fmt: skip
+    for answer, status, code in refused:
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == code
+    assert world.services.ledger.size() == size + 1, "a refusal changes nothing"
+    r = client.delete(f"{path}/{channel['id']}", headers=root)
+    assert r.status_code == 200 and r.json()["channels"] == []
+    assert client.delete(f"{path}/{channel['id']}", headers=root).status_code == 404

@@ -289,6 +289,23 @@ def test_an_emergency_needs_one_approval_after_a_registered_callback() -> None:
     ]
 
 
+def test_call_back_channels_added_and_removed_are_well_formed_registry_events() -> None:
+    story = Story()
+    who = {"authority": "us-ca-sfpd", "staff": "admin-1"}
+    story.add("authority.channel_added", None, who | {"channel": "+1 415 555 0100"},
+              disclose=True, channel_kind="phone")  # fmt: skip
+    story.received(kind="emergency_disclosure", instrument="emergency_request")
+    story.add("emergency.callback_recorded", callback="registered", channel_kind="phone")
+    story.screened()
+    story.approval(role="approver")
+    story.approved(approvals=1)
+    story.executed(kind="emergency_disclosure")
+    story.add("emergency.follow_up_completed")
+    story.add("authority.channel_removed", None, who | {"channel": "+1 415 555 0100"},
+              disclose=True, channel_kind="phone")  # fmt: skip
+    assert story.findings() == []
+
+
 def test_self_approval_and_duplicate_approvers_from_disclosed_openings() -> None:
     story = Story()
     intake = story.received(staff="alice")

@@ -11,6 +11,8 @@ import pytest
 
 from custodes.audit.logcheck import dir_fetcher
 from custodes.events import (
+    AUTHORITY_CHANNEL_ADDED,
+    AUTHORITY_CHANNEL_REMOVED,
     DEMAND_RECEIVED,
     DEMAND_SCREENED,
     Event,
@@ -19,6 +21,7 @@ from custodes.events import (
 )
 from custodes.reports.errors import LeafError
 from custodes.reports.leaves import parse_leaf
+from custodes.reports.tally import Tally
 from custodes.tlog import TILE_WIDTH, bundle_tile, format_tile_path, parse_bundle
 
 GOLDEN = Path(__file__).parent / "testdata" / "golden" / "log"
@@ -135,3 +138,17 @@ def test_oversized_and_non_utf8_leaves_are_refused() -> None:
     assert both(b"{" + b" " * 70_000 + b"}") == (None, None)
     assert both(b'{"kind":"\xff"}') == (None, None)
     assert both(b"[" * 100_000) == (None, None)
+
+
+@pytest.mark.parametrize("kind", [AUTHORITY_CHANNEL_ADDED, AUTHORITY_CHANNEL_REMOVED])
+def test_call_back_channel_events_are_read_and_count_no_demand(kind: str) -> None:
+    leaf, _ = encode_event(
+        kind,
+        time=datetime(2026, 3, 2, 8, tzinfo=UTC),
+        facts={"channel_kind": "email"},
+        private={"authority": "us-ca-sfpd", "channel": "duty@sfgov.example", "staff": "admin"},
+    )
+    assert parse_leaf(leaf) == parse_event(leaf)
+    tally = Tally()
+    tally.feed(0, leaf)
+    assert (tally.events, tally.not_events, tally.demands) == (1, 0, {})

@@ -18,10 +18,12 @@ import pytest
 
 from custodes.audit.checks import Replay, default_checks
 from custodes.audit.findings import Finding as AuditFinding
-from custodes.cli.demo import SFPD_LINE, register_world
+from custodes.cli.demo import ADMIN, SFPD_LINE, register_world
 from custodes.events import Event, parse_event
 from custodes.ledger import Ledger
 from custodes.model import (
+    Channel,
+    ChannelKind,
     DataCategory,
     Demand,
     DemandKind,
@@ -42,6 +44,7 @@ from custodes.model import (
 from custodes.platform import EPOCH, FIXTURES, ReferencePlatform, build_reference_platform
 from custodes.policy import PolicyPack, load_pack
 from custodes.service import Services, openings_of
+from custodes.service.authorities import add_channel, remove_channel
 from custodes.service.demands import get_demand, history, receive_demand, record_callback
 from custodes.service.review import approve, decide
 from custodes.service.scope import approved_scope
@@ -390,6 +393,40 @@ def test_emergency_disclosure_with_a_recorded_call_back_takes_one_approver(world
     assert approved_scope(s, demand.id).approvers == ("s-appr-sjc",)
     callback = _event(s, demand.id, "emergency.callback_recorded")
     assert callback.facts == {"callback": "registered", "channel_kind": "phone"}
+    assert _audit(s, world.clock()) == []
+
+
+def test_an_emergency_counts_a_call_back_only_on_channels_it_arrived_with(world: World) -> None:
+    """A channel added while an emergency waits does not confirm it; the next emergency may
+    use it. The auditor, replaying the log with the new registry events, finds nothing amiss."""
+    s = world.services
+    request = LegalInstrument(InstrumentKind.EMERGENCY_REQUEST, "SFPD-EDR-2020-90")
+    portal = Channel(ChannelKind.PORTAL, "https://leportal.sfgov.example/emergency")
+
+    def emergency() -> Demand:
+        return _demand(
+            "us-ca-sfpd", DemandKind.EMERGENCY_DISCLOSURE, request,
+            (FIXTURES.emergency_subject,), categories=(DataCategory.SUBSCRIBER_INFO,),
+            offence=Offence("threat_to_life"),
+        )  # fmt: skip
+
+    waiting = emergency()
+    _submit(s, waiting)
+    add_channel(s, "us-ca-sfpd", portal, by=ADMIN)
+    remove_channel(s, "us-ca-sfpd", SFPD_LINE, by=ADMIN)
+    assert record_callback(s, waiting.id, portal, by="s-intake-dub").callback.value == (
+        "unregistered"
+    )
+    assert screen_demand(s, waiting.id).state is DemandState.REFUSED
+    later = emergency()
+    _submit(s, later)
+    assert record_callback(s, later.id, SFPD_LINE, by="s-intake-dub").callback.value == (
+        "unregistered"
+    )
+    assert record_callback(s, later.id, portal, by="s-intake-dub").callback.value == "registered"
+    assert screen_demand(s, later.id).state is DemandState.IN_REVIEW
+    _dual_control(s, later.id, "s-appr-sjc", None)
+    assert get_demand(s, later.id).state is DemandState.APPROVED
     assert _audit(s, world.clock()) == []
 
 

@@ -3,6 +3,7 @@ clocks raise alerts, terms-of-service actions are linked, and the registries are
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from custodes import migrations
 from custodes.cli.demo import ADMIN, SFPD_LINE, register_world
 from custodes.errors import (
     AuthError,
@@ -24,7 +28,7 @@ from custodes.errors import (
     LedgerError,
     NotFoundError,
 )
-from custodes.events import parse_event
+from custodes.events import Opening, check_opening, parse_event
 from custodes.ledger import Ledger
 from custodes.model import (
     Authority,
@@ -45,35 +49,39 @@ from custodes.model import (
     Target,
     TimeRange,
     VerificationKey,
+    format_authority,
     new_demand_id,
 )
 from custodes.platform import EPOCH, FIXTURES, ReferencePlatform, build_reference_platform
 from custodes.policy import DEFAULT_PACK, PolicyPack, load_pack
-from custodes.service import Services
+from custodes.service import Services, openings_of
 from custodes.service import screening as screening_module
 from custodes.service.authorities import (
+    add_channel,
     add_key,
     get_authority,
     register_authority,
     reinstate_authority,
+    remove_channel,
     revoke_key,
     suspend_authority,
 )
 from custodes.service.clocks import check_clocks, clocks_of, complete_follow_up
 from custodes.service.demands import (
+    amend_demand,
     get_demand,
     history,
     receive_demand,
     record_callback,
     withdraw_demand,
 )
-from custodes.service.review import approve, decide, review_status
+from custodes.service.review import approve, decide, request_clarification, review_status
 from custodes.service.scope import approved_scope, mark_executed
 from custodes.service.screening import replay_screening, screen_demand
 from custodes.service.staff import get_staff, grant_role, register_staff, revoke_role
 from custodes.service.tos import record_tos_action, tos_counts
-from custodes.store import open_store
-from custodes.store.demand_tables import approvals, demand_targets, demands
+from custodes.store import create_store_engine, migrate, open_store
+from custodes.store.demand_tables import approvals, authorities, demand_targets, demands
 from custodes.store.tables import metadata
 from support import Clock
 
@@ -344,6 +352,95 @@ def test_a_call_back_on_an_unregistered_channel_does_not_open_the_fast_path(
         record_callback(s, demand.id, SFPD_LINE, by="s-intake-dub")
 
 
+SFPD_MAIL = Channel(ChannelKind.EMAIL, "duty-officer@sfgov.example")
+
+
+def _call_back(s: Services, demand_id: str, channel: Channel) -> str:
+    return record_callback(s, demand_id, channel, by="s-intake-dub").callback.value
+
+
+def test_a_channel_added_after_the_emergency_arrived_does_not_count(world: World) -> None:
+    s = world.services
+    waiting = _emergency()
+    _submit(s, waiting)
+    world.clock.advance(minutes=5)
+    add_channel(s, "us-ca-sfpd", SFPD_MAIL, by=ADMIN)
+    assert _call_back(s, waiting.id, SFPD_MAIL) == "unregistered"
+    record = screen_demand(s, waiting.id)
+    assert record.state is DemandState.REFUSED
+    assert record.screening is not None
+    assert "emergency.unregistered_channel" in record.screening.verdict(record.demand).rules
+    later = _emergency()  # arrives after the channel was added: it counts
+    _submit(s, later)
+    assert _call_back(s, later.id, SFPD_MAIL) == "registered"
+    assert screen_demand(s, later.id).state is DemandState.IN_REVIEW
+
+
+def test_a_channel_removed_before_the_emergency_arrived_does_not_count(world: World) -> None:
+    s = world.services
+    remove_channel(s, "us-ca-sfpd", SFPD_LINE, by=ADMIN)
+    demand = _emergency()
+    _submit(s, demand)
+    assert _call_back(s, demand.id, SFPD_LINE) == "unregistered"
+    assert screen_demand(s, demand.id).state is DemandState.REFUSED
+
+
+def test_a_channel_removed_while_the_emergency_waits_counts_only_once_restored(
+    world: World,
+) -> None:
+    """Registered when the emergency arrived but removed since (a number found compromised,
+    say): a call-back on it counts only if the channel is registered again by then."""
+    s = world.services
+    demand = _emergency()
+    _submit(s, demand)
+    remove_channel(s, "us-ca-sfpd", SFPD_LINE, by=ADMIN)
+    assert _call_back(s, demand.id, SFPD_LINE) == "unregistered"
+    add_channel(s, "us-ca-sfpd", SFPD_LINE, by=ADMIN)
+    assert _call_back(s, demand.id, SFPD_LINE) == "registered"
+
+
+def test_an_amended_emergency_keeps_the_channels_of_its_first_arrival(world: World) -> None:
+    s = world.services
+    demand = _emergency()
+    _submit(s, demand)
+    assert _call_back(s, demand.id, SFPD_LINE) == "registered"
+    screen_demand(s, demand.id)
+    request_clarification(s, demand.id, by="s-rev-ams", reason="which account exactly?")
+    add_channel(s, "us-ca-sfpd", SFPD_MAIL, by=ADMIN)
+    stored = get_demand(s, demand.id).demand
+    amend_demand(s, replace(stored, received_at=world.clock()), signature=SignatureStatus.VALID)
+    assert _call_back(s, demand.id, SFPD_MAIL) == "unregistered"
+
+
+def test_authority_channels_are_added_and_removed_by_an_administrator(world: World) -> None:
+    s = world.services
+    before = get_authority(s, "us-ca-sfpd")
+    with pytest.raises(ForbiddenError):
+        add_channel(s, "us-ca-sfpd", SFPD_MAIL, by="s-intake-dub")
+    with pytest.raises(NotFoundError):
+        add_channel(s, "xx-nobody", SFPD_MAIL, by=ADMIN)
+    index = add_channel(s, "us-ca-sfpd", SFPD_MAIL, by=ADMIN)
+    assert get_authority(s, "us-ca-sfpd").channels == (*before.channels, SFPD_MAIL)
+    event = parse_event(s.ledger.entry(index))
+    assert (event.kind, event.facts) == ("authority.channel_added", {"channel_kind": "email"})
+    assert b"sfgov" not in s.ledger.entry(index), "the address is committed, not published"
+    opened = openings_of(s, index)["channel"]
+    assert isinstance(opened, Opening) and opened.value == SFPD_MAIL.address
+    check_opening(event, "channel", opened)
+    size, after = s.ledger.size(), get_authority(s, "us-ca-sfpd")
+    with pytest.raises(ConflictError):
+        add_channel(s, "us-ca-sfpd", SFPD_MAIL, by=ADMIN)
+    with pytest.raises(NotFoundError):
+        remove_channel(s, "us-ca-sfpd", Channel(ChannelKind.PHONE, "+1 202 555 0199"), by=ADMIN)
+    with pytest.raises(ForbiddenError):
+        remove_channel(s, "us-ca-sfpd", SFPD_MAIL, by="s-rev-ams")
+    assert (s.ledger.size(), get_authority(s, "us-ca-sfpd")) == (size, after)
+    index = remove_channel(s, "us-ca-sfpd", SFPD_LINE, by=ADMIN)
+    assert get_authority(s, "us-ca-sfpd").channels == (SFPD_MAIL,)
+    event = parse_event(s.ledger.entry(index))
+    assert (event.kind, event.facts) == ("authority.channel_removed", {"channel_kind": "phone"})
+
+
 # -- terms-of-service actions --------------------------------------------------------------
 
 
@@ -465,6 +562,40 @@ def test_the_migration_creates_exactly_the_tables_the_service_uses(database_url:
         "tos_actions",
     }
     assert [d for d in diffs if _table_of(d) in ours] == []
+
+
+def test_the_migration_keeps_waiting_emergencies_judged_by_the_channels_they_had(
+    database_url: str,
+) -> None:
+    """Emergencies stored before channels could change keep their authority's channels."""
+    engine = create_store_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0005_api")
+            conn.execute(authorities.insert().values(
+                id="us-ca-sfpd", jurisdiction="US-CA", standing="active",
+                record=json.dumps(format_authority(
+                    Authority("us-ca-sfpd", "SFPD", AuthorityKind.POLICE, "US-CA",
+                              channels=(SFPD_LINE,)))),
+                registered_at=EPOCH, updated_at=EPOCH,
+            ))  # fmt: skip
+            for demand_id, kind in (("d_e", "emergency_disclosure"), ("d_w", "disclosure")):
+                conn.execute(demands.insert().values(
+                    id=demand_id, version=1, authority_id="us-ca-sfpd", state="received",
+                    kind=kind, body="{}", received_at=EPOCH, target_count=1,
+                    signature="valid", callback="none", roles_required="[]",
+                    approvals_needed=1, updated_at=EPOCH,
+                ))  # fmt: skip
+        migrate(engine)
+        with engine.connect() as conn:
+            kept = dict(conn.execute(sa.select(demands.c.id, demands.c.arrival_channels)).all())
+    finally:
+        engine.dispose()
+    assert kept["d_w"] is None
+    assert json.loads(kept["d_e"]) == [{"kind": "phone", "address": SFPD_LINE.address}]
 
 
 def _table_of(diff: object) -> str | None:

@@ -1,4 +1,5 @@
-"""``custodes authority``: register requesting authorities and their signing keys.
+"""``custodes authority``: register requesting authorities, their signing keys and their
+call-back channels.
 
 Run on the server, against the deployment's data directory (and database); each command is
 performed by a registered administrator named with ``--by`` and logged like any other step.
@@ -20,7 +21,12 @@ from custodes.errors import InputError
 from custodes.model import Authority, AuthorityKind, Channel, ChannelKind, VerificationKey
 from custodes.platform import ReferencePlatform
 from custodes.service import Services
-from custodes.service.authorities import list_authorities, register_authority
+from custodes.service.authorities import (
+    add_channel,
+    list_authorities,
+    register_authority,
+    remove_channel,
+)
 from custodes.service.production import register_recipient
 from custodes.settings import load_settings
 from custodes.web.app import default_services
@@ -33,7 +39,10 @@ from custodes.web.client import (
 from custodes.web.staff_admin import revoke_authority_key
 
 app = typer.Typer(
-    help="Requesting authorities: register them, their signing keys and their age recipients.",
+    help=(
+        "Requesting authorities: register them, their signing keys, their call-back channels "
+        "and their age recipients."
+    ),
     no_args_is_help=True,
 )
 
@@ -138,6 +147,36 @@ def revoke(
     with deployment_services(data) as services:
         revoke_authority_key(services, authority_id, key_id, by=by)
     console.print(f"revoked {keyid}")
+
+
+AuthorityArg = Annotated[str, typer.Argument(help="The authority's id.")]
+ChannelArg = Annotated[
+    str, typer.Argument(help="The channel: phone:<number>, email:<address> or portal:<url>.")
+]
+
+
+@app.command("channel-add")
+def channel_add(
+    authority_id: AuthorityArg, channel: ChannelArg, by: ByOpt, data: DataOpt = Path("data")
+) -> None:
+    """Register a call-back channel: it counts for emergencies that arrive from now on."""
+    with reported_errors():
+        parsed = _channel(channel)
+    with deployment_services(data) as services:
+        add_channel(services, authority_id, parsed, by=by)
+    console.print(f"{authority_id}: {parsed.kind.value} channel added")
+
+
+@app.command("channel-remove")
+def channel_remove(
+    authority_id: AuthorityArg, channel: ChannelArg, by: ByOpt, data: DataOpt = Path("data")
+) -> None:
+    """Remove a call-back channel: a call-back on it no longer confirms an emergency."""
+    with reported_errors():
+        parsed = _channel(channel)
+    with deployment_services(data) as services:
+        remove_channel(services, authority_id, parsed, by=by)
+    console.print(f"{authority_id}: {parsed.kind.value} channel removed")
 
 
 @app.command("recipient")

@@ -23,6 +23,8 @@ from custodes.errors import InputError
 
 __all__ = [
     "APPROVAL_GIVEN",
+    "AUTHORITY_CHANNEL_ADDED",
+    "AUTHORITY_CHANNEL_REMOVED",
     "AUTHORITY_KEY_ADDED",
     "AUTHORITY_KEY_REVOKED",
     "AUTHORITY_REGISTERED",
@@ -465,6 +467,20 @@ AUTHORITY_KEY_REVOKED = _kind(
     "authority.key_revoked",
     "a verification key was revoked",
     private="authority key staff",
+    about_demand=False,
+)
+AUTHORITY_CHANNEL_ADDED = _kind(
+    "authority.channel_added",
+    "a call-back channel was registered",
+    required="channel_kind",
+    private="authority channel staff",
+    about_demand=False,
+)
+AUTHORITY_CHANNEL_REMOVED = _kind(
+    "authority.channel_removed",
+    "a call-back channel was removed",
+    required="channel_kind",
+    private="authority channel staff",
     about_demand=False,
 )
 STAFF_ROLE_GRANTED = _kind(

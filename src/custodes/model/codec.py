@@ -73,6 +73,7 @@ __all__ = [
     "MAX_DEMAND_BYTES",
     "MAX_TARGETS",
     "format_authority",
+    "format_channel",
     "format_context",
     "format_demand",
     "format_finding",
@@ -81,6 +82,7 @@ __all__ = [
     "format_target",
     "format_time",
     "parse_authority",
+    "parse_channel",
     "parse_context",
     "parse_demand",
     "parse_finding",
@@ -414,10 +416,14 @@ def _key(raw: Any, path: str) -> VerificationKey:
         return VerificationKey(f.get("id", str), key)
 
 
-def _channel(raw: Any, path: str) -> Channel:
+def parse_channel(raw: Any, path: str = "channel") -> Channel:
     f = _Fields(raw, path, frozenset({"kind", "address"}))
     with _at(path):
         return Channel(f.enum("kind", ChannelKind), f.get("address", str))
+
+
+def format_channel(c: Channel) -> dict[str, Any]:
+    return {"kind": c.kind.value, "address": c.address}
 
 
 def parse_authority(raw: Any, path: str = "authority") -> Authority:
@@ -431,7 +437,7 @@ def parse_authority(raw: Any, path: str = "authority") -> Authority:
             jurisdiction=f.get("jurisdiction", str),
             standing=f.enum("standing", Standing, default=Standing.ACTIVE),
             keys=f.items("keys", _key),
-            channels=f.items("channels", _channel),
+            channels=f.items("channels", parse_channel),
         )
 
 
@@ -443,7 +449,7 @@ def format_authority(a: Authority) -> dict[str, Any]:
         "jurisdiction": a.jurisdiction,
         "standing": a.standing.value,
         "keys": [{"id": k.id, "ed25519": base64.b64encode(k.ed25519).decode()} for k in a.keys],
-        "channels": [{"kind": c.kind.value, "address": c.address} for c in a.channels],
+        "channels": [format_channel(c) for c in a.channels],
     }
 
 

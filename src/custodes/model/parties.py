@@ -118,6 +118,8 @@ class Authority:
             raise InputError(f"standing {self.standing!r} is not active or suspended")
         if len({k.id for k in self.keys}) != len(self.keys):
             raise InputError("two keys of one authority share an id")
+        if len(set(self.channels)) != len(self.channels):
+            raise InputError("a call-back channel is registered twice")
 
     @property
     def is_active(self) -> bool:

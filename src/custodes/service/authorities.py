@@ -2,8 +2,10 @@
 
 An authority is registered before it can send demands (failure mode F2): its jurisdiction, its
 standing, the Ed25519 keys its requests are signed with (RFC 9421) and the call-back channels
-staff use to confirm an emergency. Channels are part of the registration, so that a call-back
-can only count as ``registered`` on a channel recorded before the emergency arrived.
+staff use to confirm an emergency. Channels are given at registration and added or removed
+later; a call-back counts as ``registered`` only on a channel recorded before the emergency
+arrived and still registered when the call-back is recorded (see
+:func:`custodes.service.demands.record_callback`).
 
 ================================  =========================================================
 use-case                          event
@@ -11,12 +13,15 @@ use-case                          event
 :func:`register_authority`        ``authority.registered``
 :func:`add_key`                   ``authority.key_added``
 :func:`revoke_key`                ``authority.key_revoked``
+:func:`add_channel`               ``authority.channel_added``
+:func:`remove_channel`            ``authority.channel_removed``
 :func:`suspend_authority`         ``authority.suspended``
 :func:`reinstate_authority`       ``authority.reinstated``
 ================================  =========================================================
 
-Each takes the ``authority.manage`` permission (the ``admin`` role). Names, ids and keys go
-into the log only as salted commitments; the jurisdiction and kind are public facts.
+Each takes the ``authority.manage`` permission (the ``admin`` role). Names, ids, keys and
+channel addresses go into the log only as salted commitments; the jurisdiction, the kind and
+a channel's kind (``phone``, ``email``, ``portal``) are public facts.
 """
 
 from __future__ import annotations
@@ -30,25 +35,36 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import ConflictError, NotFoundError
 from custodes.events import (
+    AUTHORITY_CHANNEL_ADDED,
+    AUTHORITY_CHANNEL_REMOVED,
     AUTHORITY_KEY_ADDED,
     AUTHORITY_KEY_REVOKED,
     AUTHORITY_REGISTERED,
     AUTHORITY_REINSTATED,
     AUTHORITY_SUSPENDED,
 )
-from custodes.model import Authority, Standing, VerificationKey, format_authority, parse_authority
+from custodes.model import (
+    Authority,
+    Channel,
+    Standing,
+    VerificationKey,
+    format_authority,
+    parse_authority,
+)
 from custodes.store.demand_tables import authorities
 
 from . import Services, record
 from .staff import load_staff, permit
 
 __all__ = [
+    "add_channel",
     "add_key",
     "find_authority",
     "get_authority",
     "list_authorities",
     "register_authority",
     "reinstate_authority",
+    "remove_channel",
     "revoke_key",
     "suspend_authority",
 ]
@@ -162,6 +178,49 @@ def revoke_key(services: Services, authority_id: str, key_id: str, *, by: str) -
         _save(conn, services, replace(authority, keys=kept))
         private = {"authority": authority_id, "key": _key_text(key), "staff": by}
         return record(conn, services, AUTHORITY_KEY_REVOKED, private=private)
+
+    return services.write(work)
+
+
+def add_channel(services: Services, authority_id: str, channel: Channel, *, by: str) -> int:
+    """Register another call-back channel; logs ``authority.channel_added``. It counts for
+    emergencies that arrive from now on, not for those already waiting."""
+
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        authority = _require(conn, authority_id)
+        if authority.channel_registered(channel):
+            raise ConflictError(
+                f"authority {authority_id!r} already has this {channel.kind.value} channel"
+            )
+        _save(conn, services, replace(authority, channels=(*authority.channels, channel)))
+        return record(
+            conn, services, AUTHORITY_CHANNEL_ADDED,
+            facts={"channel_kind": channel.kind.value},
+            private={"authority": authority_id, "channel": channel.address, "staff": by},
+        )  # fmt: skip
+
+    return services.write(work)
+
+
+def remove_channel(services: Services, authority_id: str, channel: Channel, *, by: str) -> int:
+    """Remove a call-back channel: a call-back on it no longer counts as ``registered``, for
+    emergencies already waiting too; logs ``authority.channel_removed``."""
+
+    def work(conn: Connection) -> int:
+        permit(services, load_staff(conn, by), "authority.manage")
+        authority = _require(conn, authority_id)
+        if not authority.channel_registered(channel):
+            raise NotFoundError(
+                f"authority {authority_id!r} has no such {channel.kind.value} channel"
+            )
+        kept = tuple(c for c in authority.channels if c != channel)
+        _save(conn, services, replace(authority, channels=kept))
+        return record(
+            conn, services, AUTHORITY_CHANNEL_REMOVED,
+            facts={"channel_kind": channel.kind.value},
+            private={"authority": authority_id, "channel": channel.address, "staff": by},
+        )  # fmt: skip
 
     return services.write(work)
 

@@ -66,7 +66,9 @@ from custodes.model import (
     DemandKind,
     DemandState,
     SignatureStatus,
+    format_channel,
     format_demand,
+    parse_channel,
     response_clock,
 )
 from custodes.policy import authorize
@@ -220,6 +222,22 @@ def _version_values(demand: Demand, signature: SignatureStatus) -> dict[str, Any
     }
 
 
+def _arrival_channels(demand: Demand, authority: Authority | None) -> str | None:
+    """What an emergency keeps of its authority's call-back channels as it arrives (a
+    call-back is judged against them, not against channels added later); None for others."""
+    if demand.kind is not DemandKind.EMERGENCY_DISCLOSURE:
+        return None
+    channels = () if authority is None else authority.channels
+    return json.dumps([format_channel(c) for c in channels], sort_keys=True)
+
+
+def _channels_at_arrival(conn: Connection, demand_id: str) -> tuple[Channel, ...]:
+    raw = conn.execute(
+        sa.select(demands.c.arrival_channels).where(demands.c.id == demand_id)
+    ).scalar_one_or_none()
+    return () if raw is None else tuple(parse_channel(c) for c in json.loads(raw))
+
+
 def receive_demand(
     services: Services,
     demand: Demand,
@@ -250,7 +268,8 @@ def receive_demand(
         conn.execute(
             demands.insert().values(
                 id=demand.id, version=1, state=DemandState.RECEIVED.value, intake_staff=intake,
-                updated_at=now, **_version_values(demand, signature),
+                updated_at=now, arrival_channels=_arrival_channels(demand, authority),
+                **_version_values(demand, signature),
             )
         )  # fmt: skip
         _store_targets(conn, demand)
@@ -278,7 +297,9 @@ def amend_demand(
 ) -> DemandRecord:
     """The authority's answer to a clarification request: ``amended`` (same id, same
     authority) replaces the demand as a new version, back in ``received``; logs
-    ``demand.amended``. Approvals and call-backs of the earlier version no longer count."""
+    ``demand.amended``. Approvals and call-backs of the earlier version no longer count. An
+    emergency keeps the channels of its first arrival (an amendment turning a demand into one
+    arrives now)."""
     amended = _with_document(amended, document)
 
     def work(conn: Connection) -> DemandRecord:
@@ -291,8 +312,12 @@ def amend_demand(
             services, conn, authority=authority, signature=signature, intake=intake,
             action=action,
         )  # fmt: skip
+        kept = conn.execute(
+            sa.select(demands.c.arrival_channels).where(demands.c.id == amended.id)
+        ).scalar_one()
+        arrival = kept if kept is not None else _arrival_channels(amended, authority)
         move(conn, services, current, DemandState.RECEIVED, version=current.version + 1,
-             **_version_values(amended, signature))  # fmt: skip
+             arrival_channels=arrival, **_version_values(amended, signature))  # fmt: skip
         _store_targets(conn, amended)
         if document is not None:
             store_document(conn, amended.id, document, amended.received_at)
@@ -311,9 +336,11 @@ def record_callback(
     services: Services, demand_id: str, channel: Channel, *, by: str
 ) -> DemandRecord:
     """Staff ``by`` called the authority back on ``channel`` to confirm an emergency; logs
-    ``emergency.callback_recorded``. The call-back counts as ``registered`` only if the
-    channel was registered for the authority; screening reads it (``emergency`` checks), so
-    record the call-back before screening."""
+    ``emergency.callback_recorded``. The call-back counts as ``registered`` only on a channel
+    the authority had registered when the emergency arrived and still has: one added after the
+    emergency arrived does not count (whoever sent a forged emergency could otherwise have a
+    number of theirs added and take the call), nor does one removed since.
+    Screening reads it (``emergency`` checks), so record the call-back before screening."""
 
     def work(conn: Connection) -> DemandRecord:
         permit(services, load_staff(conn, by), "emergency.record_callback")
@@ -323,7 +350,11 @@ def record_callback(
         if current.state is not DemandState.RECEIVED:
             raise ConflictError("record the call-back before the demand is screened")
         authority = find_authority(conn, current.demand.authority_id)
-        registered = authority is not None and authority.channel_registered(channel)
+        registered = (
+            authority is not None
+            and authority.channel_registered(channel)
+            and channel in _channels_at_arrival(conn, demand_id)
+        )
         status = CallbackStatus.REGISTERED if registered else CallbackStatus.UNREGISTERED
         conn.execute(
             demands.update()

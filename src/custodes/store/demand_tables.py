@@ -4,11 +4,13 @@ Only :mod:`custodes.service` writes them, always in the transaction that appends
 recording the change. Structured values (an authority's keys and channels, a demand's body,
 its screening inputs and findings, its approved scope) are stored as the JSON the model's
 ``format_*`` functions write, so that what is stored parses back with the same checks as
-input from outside. The schema is created by the migration ``0003_demands``.
+input from outside. The schema is created by the migrations ``0003_demands`` and
+``0006_arrival_channels``.
 
 - ``authorities``: registered requesting authorities (``record``: ``format_authority``).
 - ``staff``: the platform's staff (``record``: ``format_staff``).
-- ``demands``: one row per demand, its current version: state, body, screening, scope.
+- ``demands``: one row per demand, its current version: state, body, screening, scope; for
+  an emergency, ``arrival_channels``: the authority's call-back channels when it arrived.
 - ``demand_targets``: the targets of each demand's current version, by position; looked up
   by target to link a terms-of-service action to the open demands naming it.
 - ``demand_documents``: the legal instrument's document, by SHA-256.
@@ -92,6 +94,7 @@ demands = Table(
     Column("decided_at", DateTime(timezone=True), nullable=True),
     Column("executed_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("arrival_channels", Text, nullable=True),
 )
 Index("demands_authority_received", demands.c.authority_id, demands.c.received_at)
 

@@ -257,6 +257,12 @@ class AuthorityBody(_Body):
     channels: list[ChannelBody] | None = None
 
 
+class ChannelOut(BaseModel):
+    id: str = Field(description="names the channel in DELETE .../channels/{channel}")
+    kind: str
+    address: str
+
+
 class AuthorityOut(BaseModel):
     id: str
     name: str
@@ -264,4 +270,4 @@ class AuthorityOut(BaseModel):
     jurisdiction: str
     standing: str
     keys: list[dict[str, str]]
-    channels: list[dict[str, str]]
+    channels: list[ChannelOut]

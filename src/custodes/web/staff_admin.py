@@ -10,6 +10,9 @@ route                                            service
 ``POST .../authorities/{id}/keys``               ``add_key``
 ``DELETE .../authorities/{id}/keys/{key}``       ``revoke_key`` (requests signed with it are
                                                  then refused as ``key_revoked``)
+``POST .../authorities/{id}/channels``           ``add_channel``
+``DELETE .../authorities/{id}/channels/{ch}``    ``remove_channel`` (``ch``: the channel's
+                                                 ``id`` in the authority's ``channels``)
 ``POST .../authorities/{id}/suspension``         ``suspend_authority``
 ``POST .../authorities/{id}/reinstatement``      ``reinstate_authority``
 ``PUT .../authorities/{id}/recipient``           ``register_recipient`` (age, for productions)
@@ -21,14 +24,16 @@ route                                            service
 ``POST .../members/{id}/credentials``            a new password and a new TOTP secret
 ===============================================  ===========================================
 
-An answer that carries a TOTP secret is shown once (a retry with the same Idempotency-Key gets
-``shown_once``).
+A channel's ``id`` is its kind and the start of a SHA-256 of its address, so that the address
+itself does not appear in URLs. An answer that carries a TOTP secret is shown once (a retry
+with the same Idempotency-Key gets ``shown_once``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -37,15 +42,24 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from custodes.errors import InputError
-from custodes.model import Authority, Staff, VerificationKey, format_authority, parse_authority
+from custodes.errors import InputError, NotFoundError
+from custodes.model import (
+    Authority,
+    Channel,
+    Staff,
+    VerificationKey,
+    format_authority,
+    parse_authority,
+)
 from custodes.service import Services
 from custodes.service.authorities import (
+    add_channel,
     add_key,
     get_authority,
     list_authorities,
     register_authority,
     reinstate_authority,
+    remove_channel,
     revoke_key,
     suspend_authority,
 )
@@ -62,6 +76,8 @@ from .schemas import (
     AuthorityBody,
     AuthorityKeyBody,
     AuthorityOut,
+    ChannelBody,
+    ChannelOut,
     Code,
     Ident,
     Reason,
@@ -69,7 +85,7 @@ from .schemas import (
     problems,
 )
 
-__all__ = ["ROUTES", "revoke_authority_key", "staff_admin_router"]
+__all__ = ["ROUTES", "channel_id", "revoke_authority_key", "staff_admin_router"]
 
 Manager = Annotated[Staff, Depends(permitted("authority.manage"))]
 Admin = Annotated[Staff, Depends(permitted("staff.manage"))]
@@ -120,8 +136,16 @@ class CredentialsOut(BaseModel):
     totp_uri: str = Field(description="otpauth:// URI for an authenticator app")
 
 
+def channel_id(channel: Channel) -> str:
+    """How the API names one of an authority's channels: ``phone-`` and 16 hex digits."""
+    digest = hashlib.sha256(channel.address.encode()).hexdigest()
+    return f"{channel.kind.value}-{digest[:16]}"
+
+
 def authority_out(a: Authority) -> AuthorityOut:
-    return AuthorityOut(**format_authority(a))
+    channels = [ChannelOut(id=channel_id(c), kind=c.kind.value, address=c.address)
+                for c in a.channels]  # fmt: skip
+    return AuthorityOut(**{**format_authority(a), "channels": channels})
 
 
 def revoke_authority_key(services: Services, authority_id: str, key_id: str, *, by: str) -> int:
@@ -198,6 +222,32 @@ def drop_key(authority_id: str, key_id: str, staff: Manager, request: Request) -
     """Revoke a signing key: requests signed with it are refused from now on."""
     services = services_of(request)
     revoke_authority_key(services, authority_id, key_id, by=staff.id)
+    return authority_out(get_authority(services, authority_id))
+
+
+def new_channel(
+    authority_id: str, body: ChannelBody, staff: Manager, once: StaffOnce, request: Request
+) -> Response:
+    """Register another call-back channel: it counts for emergencies that arrive from now on,
+    not for those already waiting."""
+    services = services_of(request)
+    channel = Channel(body.kind, body.address)
+
+    def operation() -> Response:
+        add_channel(services, authority_id, channel, by=staff.id)
+        return _authority(services, authority_id, 201)
+
+    return once.run(operation)
+
+
+def drop_channel(authority_id: str, channel: str, staff: Manager, request: Request) -> AuthorityOut:
+    """Remove a call-back channel, named by its ``id``: a call-back on it no longer confirms
+    an emergency."""
+    services = services_of(request)
+    found = [c for c in get_authority(services, authority_id).channels if channel_id(c) == channel]
+    if not found:
+        raise NotFoundError(f"authority {authority_id!r} has no channel {channel!r}")
+    remove_channel(services, authority_id, found[0], by=staff.id)
     return authority_out(get_authority(services, authority_id))
 
 
@@ -310,6 +360,10 @@ ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
     ("POST", "/authorities/{authority_id}/keys", new_key, {
         "status_code": 201, "response_model": AuthorityOut, "responses": _CHANGE}),
     ("DELETE", "/authorities/{authority_id}/keys/{key_id}", drop_key, {
+        "response_model": AuthorityOut, "responses": _CHANGE}),
+    ("POST", "/authorities/{authority_id}/channels", new_channel, {
+        "status_code": 201, "response_model": AuthorityOut, "responses": _CHANGE}),
+    ("DELETE", "/authorities/{authority_id}/channels/{channel}", drop_channel, {
         "response_model": AuthorityOut, "responses": _CHANGE}),
     ("POST", "/authorities/{authority_id}/suspension", suspension, {
         "response_model": AuthorityOut, "responses": _CHANGE}),
