@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -87,6 +86,8 @@ class Writer:
         self._max_batch = max_batch
         self._linger = linger
         self._last_batch = 1
+        self._want = 0
+        self._enough = threading.Event()
         self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="custodes-writer", daemon=True)
@@ -111,6 +112,9 @@ class Writer:
         if self._closed:
             raise RuntimeError("writer is closed")
         self._queue.put(work)
+        want = self._want
+        if want and self._queue.qsize() >= want:
+            self._enough.set()
         return work.result()
 
     def close(self) -> None:
@@ -134,31 +138,33 @@ class Writer:
         if first is _STOP:
             return [], True
         batch = [first]
-        stop = False
         size = max(1, len(first.items))
-        deadline = 0.0
+        stop = self._drain(batch, size)
+        missing = self._last_batch - len(batch)
+        if not stop and missing > 0:
+            # Sleep until the request that completes the batch arrives (its caller wakes us,
+            # once) rather than on the queue, which would wake us for every request.
+            self._enough.clear()
+            self._want = missing
+            if self._queue.qsize() < missing:  # checked after _want is set: no lost wake-up
+                self._enough.wait(self._linger)
+            self._want = 0
+            stop = self._drain(batch, sum(max(1, len(w.items)) for w in batch))
+        self._last_batch = len(batch)
+        return batch, stop
+
+    def _drain(self, batch: list[_Work], size: int) -> bool:
+        """Move what is queued into ``batch`` (up to the batch limit); True on a stop."""
         while size < self._max_batch:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
-                if len(batch) >= self._last_batch:
-                    break
-                now = time.monotonic()
-                if not deadline:
-                    deadline = now + self._linger
-                if now >= deadline:
-                    break
-                try:
-                    item = self._queue.get(timeout=deadline - now)
-                except queue.Empty:
-                    break
+                return False
             if item is _STOP:
-                stop = True
-                break
+                return True
             batch.append(item)
             size += max(1, len(item.items))
-        self._last_batch = len(batch)
-        return batch, stop
+        return False
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
