@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from custodes.errors import EntryTooLargeError, InputError, NotFoundError
+from custodes.errors import EntryTooLargeError, InputError, NotFoundError, StorageError
 from custodes.store import Store
 from custodes.store.tables import log_checkpoints, log_entries, log_state
 from custodes.tlog import Checkpoint, leaf_hash, parse_checkpoint
@@ -125,7 +125,10 @@ class Ledger:
             # above and this lock makes the insert below fail on the unique leaf hash, and
             # the caller retries.
             cursor.execute(sql.reserve, (len(fresh),))
-            (end,) = cursor.fetchone()
+            row = cursor.fetchone()
+            if row is None:
+                raise StorageError("the log's counter row is missing: the schema is damaged")
+            end = row[0]
             next_index = int(end) - len(fresh)
             by_hash = dict(zip(hashes, data, strict=True))
             rows = []
