@@ -7,7 +7,6 @@ import binascii
 import hashlib
 import json
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import rfc8785
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
 from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, EventSpec, Fact
+from .salts import new_salt
 
 __all__ = [
     "MAX_LEAF_BYTES",
@@ -236,7 +236,7 @@ def encode_event(
     demand: str | None = None,
     facts: Mapping[str, Any] | None = None,
     private: Mapping[str, str | Sequence[str]] | None = None,
-    salt: Callable[[int], bytes] = secrets.token_bytes,
+    salt: Callable[[int], bytes] = new_salt,
 ) -> tuple[bytes, Openings]:
     """Build the leaf for one event and the openings of its commitments.
 

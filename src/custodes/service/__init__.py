@@ -20,7 +20,6 @@ witness submissions) happen after the commit.
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -32,6 +31,7 @@ from custodes.errors import NotFoundError
 from custodes.events import encode_event, format_openings, parse_openings
 from custodes.events.kinds import NONCE
 from custodes.events.leaf import Openings
+from custodes.events.salts import new_salt
 from custodes.ledger import Ledger
 from custodes.platform import PlatformAdapter
 from custodes.policy import PolicyPack
@@ -73,7 +73,7 @@ def record(
     """Append one event inside the caller's transaction and keep its openings privately.
     Call it last in the transaction: it takes the log's append lock until commit."""
     if not private:  # nothing salted in it: make the leaf unique all the same
-        private = {NONCE: secrets.token_hex(16)}
+        private = {NONCE: new_salt(16).hex()}
     leaf, openings = encode_event(
         kind, time=at or services.clock(), demand=demand, facts=facts, private=private
     )

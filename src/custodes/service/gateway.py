@@ -37,7 +37,6 @@ import hmac
 import json
 import logging
 import re
-import secrets
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from sqlalchemy.engine import Connection
 from custodes.errors import AuthError, ForbiddenError, InputError
 from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ
 from custodes.events.leaf import SALT_BYTES, TIME_FORMAT_
+from custodes.events.salts import new_salt
 from custodes.model import DataCategory, Finding, Outcome, Target
 from custodes.service import Services, record
 from custodes.service.package import parse_subject
@@ -320,7 +320,7 @@ class AccessGateway:
         if refused is not None:
             raise self._deny(held, staff_id, subject, wanted, refused=refused, at=now)
         names = tuple(sorted(c.value for c in wanted))
-        salts = (secrets.token_bytes(SALT_BYTES), secrets.token_bytes(SALT_BYTES))
+        salts = (new_salt(SALT_BYTES), new_salt(SALT_BYTES))
         leaf, openings = self._encoder.encode(
             at=now, categories=names, staff=staff_id, subject=str(subject), salts=salts
         )
