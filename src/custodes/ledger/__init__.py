@@ -21,56 +21,15 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import EntryTooLargeError, InputError, NotFoundError, StorageError
 from custodes.store import Store
+from custodes.store.fast import CHUNK, insert_rows, mark, select_in
 from custodes.store.tables import log_checkpoints, log_entries, log_state
 from custodes.tlog import Checkpoint, leaf_hash, parse_checkpoint
 
 MAX_ENTRY_SIZE = 65535
 """tlog-tiles entry bundles prefix each entry with a 16-bit length."""
 
-_IN_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class _Statements:
-    """The three statements of an append, in the driver's own parameter style.
-
-    Appends are the hottest path in custodes: they go to the driver's cursor directly, which
-    saves SQLAlchemy's per-statement and per-row work (about half a millisecond a batch).
-    The table and column names are those of :mod:`custodes.store.tables`.
-    """
-
-    mark: str
-    reserve: str
-
-    def insert(self, n: int) -> str:
-        """One ``INSERT`` of ``n`` rows (one round trip; ``executemany`` would take one per
-        row on PostgreSQL)."""
-        row = f"({self.mark}, {self.mark}, {self.mark})"
-        return f"INSERT INTO log_entries (idx, leaf_hash, data) VALUES {', '.join([row] * n)}"
-
-    def find(self, hashes: list[bytes]) -> tuple[str, tuple[object, ...]]:
-        marks = ", ".join([self.mark] * len(hashes))
-        return f"SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({marks})", tuple(hashes)
-
-
-def _make_statements(mark: str) -> _Statements:
-    return _Statements(
-        mark,
-        f"UPDATE log_state SET next_index = next_index + {mark} WHERE id = 1 RETURNING next_index",
-    )
-
-
-_BY_DIALECT = {
-    "sqlite": _make_statements("?"),
-    "postgresql": _make_statements("%s"),
-}
-
-
-def _statements(conn: Connection) -> _Statements:
-    try:
-        return _BY_DIALECT[conn.dialect.name]
-    except KeyError:
-        raise InputError(f"no log statements for the {conn.dialect.name} dialect") from None
+_FIND = "SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({in})"
+_RESERVE = "UPDATE log_state SET next_index = next_index + {mark} WHERE id = 1 RETURNING next_index"
 
 
 @dataclass(frozen=True)
@@ -108,39 +67,34 @@ class Ledger:
         in commit order. Entries get indexes in order of first appearance."""
         data = _checked(entries)
         hashes = [leaf_hash(e) for e in data]
-        sql = _statements(conn)
+        # The hottest statements in custodes: straight to the driver (custodes.store.fast).
+        known: dict[bytes, int] = {}
+        unique = list(dict.fromkeys(hashes))
+        for start in range(0, len(unique), CHUNK):
+            rows = select_in(conn, _FIND, unique[start : start + CHUNK])
+            known.update({bytes(h): int(i) for h, i in rows})
+        fresh = [h for h in unique if h not in known]
+        if not fresh:
+            return [known[h] for h in hashes]
+        # Reserve indexes by moving the counter; the row lock this takes serialises appenders
+        # until commit. An entry another process committed between the look-up above and this
+        # lock makes the insert below fail on the unique leaf hash, and the caller retries.
         cursor = conn.connection.cursor()
         try:
-            known: dict[bytes, int] = {}
-            unique = list(dict.fromkeys(hashes))
-            for start in range(0, len(unique), _IN_CHUNK):
-                chunk = unique[start : start + _IN_CHUNK]
-                cursor.execute(*sql.find(chunk))
-                known.update({bytes(h): int(i) for h, i in cursor.fetchall()})
-            fresh = [h for h in unique if h not in known]
-            if not fresh:
-                return [known[h] for h in hashes]
-            # Reserve indexes by moving the counter; the row lock this takes serialises
-            # appenders until commit. An entry another process committed between the look-up
-            # above and this lock makes the insert below fail on the unique leaf hash, and
-            # the caller retries.
-            cursor.execute(sql.reserve, (len(fresh),))
+            cursor.execute(_RESERVE.format(mark=mark(conn.dialect)), (len(fresh),))
             row = cursor.fetchone()
-            if row is None:
-                raise StorageError("the log's counter row is missing: the schema is damaged")
-            end = row[0]
-            next_index = int(end) - len(fresh)
-            by_hash = dict(zip(hashes, data, strict=True))
-            rows = []
-            for h in fresh:
-                known[h] = next_index
-                rows.append((next_index, h, by_hash[h]))
-                next_index += 1
-            for start in range(0, len(rows), _IN_CHUNK):
-                chunk_rows = rows[start : start + _IN_CHUNK]
-                cursor.execute(sql.insert(len(chunk_rows)), [v for r in chunk_rows for v in r])
         finally:
             cursor.close()
+        if row is None:
+            raise StorageError("the log's counter row is missing: the schema is damaged")
+        next_index = int(row[0]) - len(fresh)
+        by_hash = dict(zip(hashes, data, strict=True))
+        new_rows = []
+        for h in fresh:
+            known[h] = next_index
+            new_rows.append({"idx": next_index, "leaf_hash": h, "data": by_hash[h]})
+            next_index += 1
+        insert_rows(conn, log_entries, new_rows)
         return [known[h] for h in hashes]
 
     def append(self, entries: Sequence[bytes]) -> list[int]:

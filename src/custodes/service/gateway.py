@@ -55,6 +55,7 @@ from custodes.model import DataCategory, Finding, Outcome, Target
 from custodes.service import Services, record
 from custodes.service.package import parse_subject
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
+from custodes.store.fast import CHUNK, insert_rows, select_in
 from custodes.store.tables import event_openings
 
 __all__ = [
@@ -73,13 +74,10 @@ log = logging.getLogger(__name__)
 _MERGE_KEY = "staff_access.read"
 _COMMIT = b"custodes/commit/v1\n"
 _KIND = b',"kind":"' + STAFF_ACCESS_READ.encode() + b'","time":"'
-# Built once: the read path runs them for every batch of reads.
-_REVOKED_AMONG = sa.select(staff_capabilities.c.id).where(
-    staff_capabilities.c.id.in_(sa.bindparam("ids", expanding=True)),
-    staff_capabilities.c.revoked_at.is_not(None),
+# Run for every batch of reads, straight to the driver (custodes.store.fast).
+_REVOKED_AMONG = (
+    f"SELECT id FROM {staff_capabilities.name} WHERE id IN ({{in}}) AND revoked_at IS NOT NULL"
 )
-_INSERT_OPENINGS = event_openings.insert()
-_INSERT_ROWS = staff_access_events.insert()
 
 MAX_TOKEN = 128
 _TOKEN = re.compile(r"(cap_[0-9a-f]{24})\.([A-Za-z0-9_-]{43})")
@@ -345,13 +343,17 @@ class AccessGateway:
         """The merged write of many reads: drop those whose capability was revoked, append
         the others' events with one statement, keep their openings and by-subject rows."""
         ids = sorted({i.capability for i in items})
-        revoked = set(conn.execute(_REVOKED_AMONG, {"ids": ids}).scalars())
+        revoked = set()
+        for start in range(0, len(ids), CHUNK):
+            revoked |= {r[0] for r in select_in(conn, _REVOKED_AMONG, ids[start : start + CHUNK])}
         live = [i for i in items if i.capability not in revoked]
         indexes = self.services.ledger.append_in(conn, [i.leaf for i in live]) if live else []
         pairs = list(zip(indexes, live, strict=True))
         if pairs:
-            conn.execute(_INSERT_OPENINGS, [{"idx": n, "openings": i.openings} for n, i in pairs])
-            conn.execute(_INSERT_ROWS, [{**i.row, "idx": n} for n, i in pairs])
+            insert_rows(
+                conn, event_openings, [{"idx": n, "openings": i.openings} for n, i in pairs]
+            )
+            insert_rows(conn, staff_access_events, [{**i.row, "idx": n} for n, i in pairs])
         out = iter(indexes)
         return [None if i.capability in revoked else next(out) for i in items]
 

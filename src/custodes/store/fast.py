@@ -1,0 +1,83 @@
+"""Many rows in one statement, through the driver's cursor.
+
+The hottest writes in custodes (the log's entries, the openings of their events, the
+by-subject rows of staff reads) run once per group commit with dozens of rows. Compiling
+them with SQLAlchemy and processing each row's parameters cost more than the database's
+own work; here each shape of statement is written once per dialect, values go through the
+same bind processors SQLAlchemy would apply (so a ``DateTime`` is stored exactly as the
+ORM-less Core path stores it), and the rows go in one multi-row ``INSERT``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Connection, Dialect
+
+from custodes.errors import StorageError
+
+__all__ = ["insert_rows", "mark", "select_in"]
+
+CHUNK = 500
+"""Rows per statement: far below every driver's limit on parameters."""
+
+_MARKS = {"sqlite": "?", "postgresql": "%s"}
+
+
+def mark(dialect: Dialect) -> str:
+    """The driver's positional parameter marker."""
+    try:
+        return _MARKS[dialect.name]
+    except KeyError:
+        raise StorageError(f"no fast statements for the {dialect.name} dialect") from None
+
+
+@lru_cache(maxsize=256)
+def _plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...]
+) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
+    types = [table.c[c].type.dialect_impl(dialect) for c in columns]
+    processors = tuple(t.bind_processor(dialect) for t in types)
+    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    return head, processors
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (each with the same keys) into ``table`` in the caller's transaction."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    head, processors = _plan(conn.dialect, table, columns)
+    m = mark(conn.dialect)
+    one = "(" + ", ".join([m] * len(columns)) + ")"
+    cursor = conn.connection.cursor()
+    try:
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            values: list[Any] = []
+            for row in chunk:
+                if len(row) != len(columns):
+                    raise StorageError(f"rows for {table.name} differ in their columns")
+                for name, process in zip(columns, processors, strict=True):
+                    v = row[name]
+                    values.append(v if process is None or v is None else process(v))
+            cursor.execute(head + ", ".join([one] * len(chunk)), values)
+    finally:
+        cursor.close()
+
+
+def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run ``sql``, whose one ``{in}`` is replaced by a parameter list for ``values`` (at most
+    :data:`CHUNK` of them), and return every row."""
+    if len(values) > CHUNK:
+        raise StorageError(f"at most {CHUNK} values in one look-up")
+    m = mark(conn.dialect)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format(**{"in": ", ".join([m] * len(values))}), list(values))
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
