@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import replace
+from functools import lru_cache
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -74,10 +75,19 @@ def find_authority(conn: Connection, authority_id: str | None) -> Authority | No
     """The registered authority ``authority_id``, or None (unregistered, or no id at all)."""
     if authority_id is None:
         return None
-    raw = conn.execute(
-        sa.select(authorities.c.record).where(authorities.c.id == authority_id)
-    ).scalar_one_or_none()
-    return None if raw is None else parse_authority(json.loads(raw))
+    raw = conn.execute(_FIND, {"id": authority_id}).scalar_one_or_none()
+    return None if raw is None else _parsed(raw)
+
+
+_FIND = sa.select(authorities.c.record).where(authorities.c.id == sa.bindparam("id"))
+
+
+@lru_cache(maxsize=1024)
+def _parsed(record: str) -> Authority:
+    """An authority from its stored record, remembered by the record's exact text (every
+    screening and every signed request looks its authority up; a changed record is new
+    text, so it is parsed afresh)."""
+    return parse_authority(json.loads(record))
 
 
 def _require(conn: Connection, authority_id: str) -> Authority:
