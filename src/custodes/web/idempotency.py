@@ -144,7 +144,9 @@ class IdempotentCall:
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
-        kept in :attr:`replay`)."""
+        kept in :attr:`replay`). The writer may run it again (see
+        :mod:`custodes.store.writer`): each run sets what it found afresh."""
+        self.claimed, self.replay = False, None
         t = api_idempotency
         if hash(self.key) % 64 == 0:  # now and then, forget expired answers
             conn.execute(t.delete().where(t.c.expires_at < self.now))
