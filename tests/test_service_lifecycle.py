@@ -162,18 +162,21 @@ def _approved(s: Services, demand: Demand) -> str:
 
 
 class FailingLedger(Ledger):
-    """A ledger whose ``fail_on``-th append (counting from 1) fails, as a full disk would."""
+    """A ledger that fails to append its ``fail_on``-th entry (counting from 1), and every
+    entry appended with it, as a full disk would."""
 
     def __init__(self, ledger: Ledger, fail_on: int = 1) -> None:
         super().__init__(ledger.store)
-        self.calls = 0
+        self.appended = 0
         self.fail_on = fail_on
 
-    def append_in(self, conn: Connection, entries: Sequence[bytes]) -> list[int]:
-        self.calls += 1
-        if self.calls == self.fail_on:
+    def append_in(
+        self, conn: Connection, entries: Sequence[bytes], *, new: bool = False
+    ) -> list[int]:
+        first, self.appended = self.appended + 1, self.appended + len(entries)
+        if first <= self.fail_on <= self.appended:
             raise LedgerError("the log refused the entry")
-        return super().append_in(conn, entries)
+        return super().append_in(conn, entries, new=new)
 
 
 def _failing(s: Services, fail_on: int = 1) -> Services:

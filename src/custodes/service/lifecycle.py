@@ -6,7 +6,9 @@ replayed), the specialist roles review needs, and the scope review would let thr
 demand use-case loads it (:func:`load_demand`, locking its row), moves it
 (:func:`move`, which checks :data:`custodes.model.TRANSITIONS` and raises ``TransitionError``
 for an illegal move) and logs the event that records the move (:func:`log_event`, through
-:func:`custodes.service.record`), all in one transaction.
+:func:`custodes.service.record`), all in one transaction. A use-case that makes several moves
+may encode their events first (:func:`demand_event`) and log them together at the end of the
+transaction (:func:`log_events`).
 
 Times are stored in UTC: SQLite keeps no offset, so :func:`db_time` converts before writing
 and :func:`utc` restores the zone after reading.
@@ -42,21 +44,25 @@ from custodes.model import (
     parse_demand,
 )
 from custodes.store.demand_tables import demand_clocks, demand_documents, demand_events, demands
+from custodes.store.fast import insert_rows
 
-from . import Services, record
+from . import Encoded, Services, encode, record_encoded
 from .judgements import Scope, Screening, parse_scope, parse_screening
 
 __all__ = [
     "ANSWERED",
     "MAX_DOCUMENT_BYTES",
+    "DemandEvent",
     "DemandRecord",
     "HistoryEntry",
     "check_reason",
     "db_time",
+    "demand_event",
     "get_demand",
     "history",
     "load_demand",
     "log_event",
+    "log_events",
     "meet_clock",
     "move",
     "start_clock",
@@ -205,6 +211,49 @@ def move(
         meet_clock(conn, current.id, ClockKind.RESPONSE, now)
 
 
+@dataclass(frozen=True)
+class DemandEvent:
+    """One event about a demand, encoded before its transaction (:func:`demand_event`), and
+    who acted and why, for the demand's history."""
+
+    demand_id: str
+    kind: str
+    at: datetime
+    encoded: Encoded
+    staff: str | None = None
+    note: str | None = None
+
+
+def demand_event(
+    services: Services,
+    demand_id: str,
+    kind: str,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    private: Mapping[str, str | Sequence[str]] | None = None,
+    staff: str | None = None,
+    note: str | None = None,
+) -> DemandEvent:
+    """Encode one event about ``demand_id``, for :func:`log_events`."""
+    at = services.clock()
+    encoded = encode(services, kind, demand=demand_id, facts=facts, private=private, at=at)
+    return DemandEvent(demand_id, kind, at, encoded, staff, note)
+
+
+def log_events(conn: Connection, services: Services, events: Sequence[DemandEvent]) -> list[int]:
+    """Append ``events`` in this order (through :func:`custodes.service.record_encoded`) and
+    remember each in its demand's history; their indexes. One statement per table for all
+    of them: a use-case that makes several moves logs their events together, last."""
+    indexes = record_encoded(conn, services, [e.encoded for e in events])
+    rows = [
+        {"demand_id": e.demand_id, "log_index": index, "kind": e.kind, "at": db_time(e.at),
+         "staff_id": e.staff, "note": e.note}
+        for index, e in zip(indexes, events, strict=True)
+    ]  # fmt: skip
+    insert_rows(conn, demand_events, rows)
+    return indexes
+
+
 def log_event(
     conn: Connection,
     services: Services,
@@ -216,16 +265,12 @@ def log_event(
     staff: str | None = None,
     note: str | None = None,
 ) -> int:
-    """Append one event about ``demand_id`` (through :func:`custodes.service.record`) and
-    remember it in the demand's history with who acted and the reason they gave."""
-    at = services.clock()
-    index = record(conn, services, kind, demand=demand_id, facts=facts, private=private, at=at)
-    conn.execute(
-        demand_events.insert().values(
-            demand_id=demand_id, log_index=index, kind=kind, at=db_time(at), staff_id=staff,
-            note=note,
-        )
-    )  # fmt: skip
+    """Append one event about ``demand_id`` and remember it in the demand's history with who
+    acted and the reason they gave (:func:`log_events` of one)."""
+    event = demand_event(
+        services, demand_id, kind, facts=facts, private=private, staff=staff, note=note
+    )
+    [index] = log_events(conn, services, [event])
     return index
 
 
