@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -77,7 +77,7 @@ from custodes.service.demands import (
 )
 from custodes.service.review import approve, decide, request_clarification, review_status
 from custodes.service.scope import approved_scope, mark_executed
-from custodes.service.screening import replay_screening, screen_demand
+from custodes.service.screening import receive_and_screen, replay_screening, screen_demand
 from custodes.service.staff import get_staff, grant_role, register_staff, revoke_role
 from custodes.service.tos import record_tos_action, tos_counts
 from custodes.store import create_store_engine, migrate, open_store
@@ -207,6 +207,66 @@ def test_screening_is_all_or_nothing_across_its_two_events(world: World, fail_on
     assert (record.state, record.screening) == (DemandState.RECEIVED, None)
     assert s.ledger.size() == size
     assert screen_demand(s, demand_id).state is DemandState.IN_REVIEW
+
+
+@pytest.mark.parametrize(
+    ("demand", "document", "state", "routed"),
+    [
+        (_warrant, DOC, DemandState.IN_REVIEW, "demand.review_opened"),
+        (_warrant, None, DemandState.CLARIFICATION_REQUESTED, "demand.clarification_requested"),
+        (_emergency, DOC, DemandState.REFUSED, "demand.refused"),
+    ],
+)
+def test_receive_and_screen_stores_what_receiving_then_screening_would(
+    world: World,
+    demand: Callable[[], Demand],
+    document: bytes | None,
+    state: DemandState,
+    routed: str,
+) -> None:
+    s = world.services
+    one, two = demand(), demand()
+    size = s.ledger.size()
+    record = receive_and_screen(s, one, signature=SignatureStatus.VALID, document=document)
+    assert record == get_demand(s, one.id)
+    assert record.state is state
+    kinds = ["demand.received", "demand.screened", routed]
+    assert [h.kind for h in history(s, one.id)] == kinds
+    assert [parse_event(e).kind for e in s.ledger.entries(size, s.ledger.size())] == kinds
+    receive_demand(s, two, signature=SignatureStatus.VALID, document=document)
+    apart = screen_demand(s, two.id)
+    assert replace(record, demand=replace(record.demand, id=two.id)) == replace(
+        apart, screening=record.screening
+    )
+    assert apart.screening is not None and record.screening is not None
+    assert apart.screening.findings == record.screening.findings
+
+
+def test_receive_and_screen_is_all_or_nothing(world: World) -> None:
+    s = world.services
+    size = s.ledger.size()
+
+    class Broken(FailingLedger):
+        def append_in(
+            self, conn: Connection, entries: Sequence[bytes], *, new: bool = False
+        ) -> list[int]:
+            raise LedgerError("the log refused the entry")
+
+    demand = _warrant()
+    with pytest.raises(LedgerError):
+        receive_and_screen(replace(s, ledger=Broken(s.ledger)), demand,
+                           signature=SignatureStatus.VALID, document=DOC)  # fmt: skip
+    with pytest.raises(NotFoundError):
+        get_demand(s, demand.id)
+    assert s.ledger.size() == size
+    # The one transaction fails on its second entry: receiving and screening one after the
+    # other still do it, once each.
+    record = receive_and_screen(_failing(s, 2), demand, signature=SignatureStatus.VALID,
+                                document=DOC)  # fmt: skip
+    assert record.state is DemandState.IN_REVIEW == get_demand(s, demand.id).state
+    kinds = ["demand.received", "demand.screened", "demand.review_opened"]
+    assert [h.kind for h in history(s, demand.id)] == kinds
+    assert s.ledger.size() == size + 3
 
 
 def test_a_failed_approval_or_decision_changes_nothing(world: World) -> None:

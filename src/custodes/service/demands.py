@@ -37,10 +37,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from custodes.errors import (
@@ -72,20 +73,24 @@ from custodes.model import (
     response_clock,
 )
 from custodes.policy import authorize
-from custodes.store.demand_tables import demand_targets, demands
+from custodes.store.demand_tables import demand_clocks, demand_documents, demand_targets, demands
+from custodes.store.fast import insert_rows
 
 from . import Services
 from .authorities import find_authority
 from .lifecycle import (
     MAX_DOCUMENT_BYTES,
+    DemandEvent,
     DemandRecord,
     HistoryEntry,
     check_reason,
     db_time,
+    demand_event,
     get_demand,
     history,
     load_demand,
     log_event,
+    log_events,
     move,
     start_clock,
     store_document,
@@ -93,14 +98,18 @@ from .lifecycle import (
 from .staff import load_staff, permit
 
 __all__ = [
+    "Arrival",
     "DemandRecord",
     "HistoryEntry",
     "amend_demand",
+    "arrival",
     "close_demand",
     "get_demand",
     "history",
     "receive_demand",
     "record_callback",
+    "store_arrival",
+    "with_document",
     "withdraw_demand",
 ]
 
@@ -108,7 +117,9 @@ __all__ = [
 # -- intake --------------------------------------------------------------------------------
 
 
-def _with_document(demand: Demand, document: bytes | None) -> Demand:
+def with_document(demand: Demand, document: bytes | None) -> Demand:
+    """``demand`` citing ``document`` by its SHA-256 (``TooLargeError`` over the limit,
+    ``InputError`` if the demand states another hash)."""
     if document is None:
         return demand
     if len(document) > MAX_DOCUMENT_BYTES:
@@ -238,6 +249,91 @@ def _channels_at_arrival(conn: Connection, demand_id: str) -> tuple[Channel, ...
     return () if raw is None else tuple(parse_channel(c) for c in json.loads(raw))
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A new demand made ready to store ahead of its transaction (:func:`arrival`): its row,
+    its targets and its ``demand.received``, so that the transaction only stores them."""
+
+    demand: Demand
+    signature: SignatureStatus
+    intake: str | None
+    document: bytes | None
+    values: dict[str, Any]
+    """The columns of its row that the transaction does not decide."""
+    event: DemandEvent
+    facts: dict[str, Any]
+    """The public facts of ``demand.received``: they name the authority as registered."""
+
+
+def arrival(
+    services: Services,
+    demand: Demand,
+    authority: Authority | None,
+    *,
+    signature: SignatureStatus,
+    intake: str | None,
+    document: bytes | None,
+    body: bytes | None,
+) -> Arrival:
+    """``demand`` (as :func:`with_document` checked it) ready to store with
+    :func:`store_arrival`, as sent by ``authority`` (as registered when it was looked up),
+    with ``demand.received`` encoded."""
+    facts = _received_facts(demand, authority, signature)
+    event = demand_event(
+        services, demand.id, DEMAND_RECEIVED, facts=facts,
+        private=_received_private(demand, intake, body), staff=intake,
+    )  # fmt: skip
+    values = {"id": demand.id, "version": 1, "state": DemandState.RECEIVED.value,
+              "intake_staff": intake, **_version_values(demand, signature)}  # fmt: skip
+    return Arrival(demand, signature, intake, document, values, event, facts)
+
+
+def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
+    """Inside a use-case's transaction: check the submitter, store the new demand (its row,
+    targets, document and response clock). ``ConflictError`` if its id is taken, or if its
+    authority is no longer registered as :func:`arrival` saw it. Its ``demand.received`` is
+    for the caller to log (:func:`~custodes.service.lifecycle.log_events`)."""
+    demand = new.demand
+    authority = find_authority(conn, demand.authority_id)
+    _check_submitter(
+        services, conn, authority=authority, signature=new.signature, intake=new.intake,
+        action="demand.submit",
+    )  # fmt: skip
+    if _received_facts(demand, authority, new.signature) != new.facts:
+        raise ConflictError("the authority changed while its demand arrived; send it again")
+    insert = _INSERT_NEW[conn.dialect.name]
+    params = {**new.values, "updated_at": db_time(services.clock()),
+              "arrival_channels": _arrival_channels(demand, authority)}  # fmt: skip
+    if conn.execute(insert, params).first() is None:
+        raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
+    # A new demand has no targets, document or clock yet: insert without looking.
+    targets = [
+        {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
+        for i, t in enumerate(demand.targets)
+    ]
+    if targets:
+        insert_rows(conn, demand_targets, targets)
+    if new.document is not None:
+        insert_rows(conn, demand_documents, [{
+            "demand_id": demand.id, "sha256": demand.instrument.document_sha256,
+            "data": new.document, "received_at": db_time(demand.received_at),
+        }])  # fmt: skip
+    clock = response_clock(demand)
+    insert_rows(conn, demand_clocks, [{
+        "demand_id": demand.id, "kind": clock.kind.value,
+        "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
+    }])  # fmt: skip
+
+
+_INSERT_NEW = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(demands)
+    .on_conflict_do_nothing(index_elements=[demands.c.id])
+    .returning(demands.c.id)
+    for dialect in (postgresql, sqlite)
+}
+"""A new demand's row, unless one with its id exists: by dialect, built once."""
+
+
 def receive_demand(
     services: Services,
     demand: Demand,
@@ -254,33 +350,16 @@ def receive_demand(
     checked against ``instrument.document_sha256`` if the demand states one, and kept.
     ``body`` is the request body as received (its SHA-256 is committed to in the log).
     """
-    demand = _with_document(demand, document)
+    demand = with_document(demand, document)
 
     def work(conn: Connection) -> DemandRecord:
         authority = find_authority(conn, demand.authority_id)
-        _check_submitter(
-            services, conn, authority=authority, signature=signature, intake=intake,
-            action="demand.submit",
+        new = arrival(
+            services, demand, authority, signature=signature, intake=intake,
+            document=document, body=body,
         )  # fmt: skip
-        if conn.execute(sa.select(demands.c.id).where(demands.c.id == demand.id)).first():
-            raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
-        now = db_time(services.clock())
-        conn.execute(
-            demands.insert().values(
-                id=demand.id, version=1, state=DemandState.RECEIVED.value, intake_staff=intake,
-                updated_at=now, arrival_channels=_arrival_channels(demand, authority),
-                **_version_values(demand, signature),
-            )
-        )  # fmt: skip
-        _store_targets(conn, demand)
-        if document is not None:
-            store_document(conn, demand.id, document, demand.received_at)
-        start_clock(conn, response_clock(demand))
-        log_event(
-            conn, services, demand.id, DEMAND_RECEIVED,
-            facts=_received_facts(demand, authority, signature),
-            private=_received_private(demand, intake, body), staff=intake,
-        )  # fmt: skip
+        store_arrival(services, conn, new)
+        log_events(conn, services, [new.event])
         return load_demand(conn, demand.id)
 
     return services.write(work)
@@ -300,7 +379,7 @@ def amend_demand(
     ``demand.amended``. Approvals and call-backs of the earlier version no longer count. An
     emergency keeps the channels of its first arrival (an amendment turning a demand into one
     arrives now)."""
-    amended = _with_document(amended, document)
+    amended = with_document(amended, document)
 
     def work(conn: Connection) -> DemandRecord:
         current = load_demand(conn, amended.id, lock=True)
