@@ -41,7 +41,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from custodes.errors import (
@@ -74,7 +73,7 @@ from custodes.model import (
 )
 from custodes.policy import authorize
 from custodes.store.demand_tables import demand_clocks, demand_documents, demand_targets, demands
-from custodes.store.fast import insert_rows
+from custodes.store.fast import insert_rows, per_dialect
 
 from . import Services
 from .authorities import find_authority
@@ -325,12 +324,13 @@ def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
     }])  # fmt: skip
 
 
-_INSERT_NEW = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(demands)
-    .on_conflict_do_nothing(index_elements=[demands.c.id])
-    .returning(demands.c.id)
-    for dialect in (postgresql, sqlite)
-}
+_INSERT_NEW = per_dialect(
+    lambda insert: (
+        insert(demands)
+        .on_conflict_do_nothing(index_elements=[demands.c.id])
+        .returning(demands.c.id)
+    )
+)
 """A new demand's row, unless one with its id exists: by dialect, built once."""
 
 

@@ -131,10 +131,7 @@ class DemandRecord:
 def load_demand(conn: Connection, demand_id: str, *, lock: bool = False) -> DemandRecord:
     """The stored demand ``demand_id`` (``NotFoundError`` if none); ``lock`` takes its row
     lock for the rest of the transaction (PostgreSQL; SQLite writers are serialised)."""
-    query = sa.select(demands).where(demands.c.id == demand_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
+    row = conn.execute(_LOCK if lock else _LOAD, {"b_id": demand_id}).mappings().first()
     if row is None:
         raise NotFoundError(f"no demand {demand_id!r}", demand=demand_id)
     demand = parse_demand(
@@ -157,6 +154,10 @@ def load_demand(conn: Connection, demand_id: str, *, lock: bool = False) -> Dema
         decided_at=_opt_utc(row["decided_at"]),
         executed_at=_opt_utc(row["executed_at"]),
     )
+
+
+_LOAD = sa.select(demands).where(demands.c.id == sa.bindparam("b_id"))
+_LOCK = _LOAD.with_for_update()
 
 
 def get_demand(services: Services, demand_id: str) -> DemandRecord:
@@ -202,13 +203,12 @@ def move(
     clock."""
     check_transition(current.state, new)
     now = db_time(services.clock())
-    conn.execute(
-        demands.update()
-        .where(demands.c.id == current.id)
-        .values(state=new.value, updated_at=now, **values)
-    )
+    conn.execute(_MOVE, {"b_id": current.id, "state": new.value, "updated_at": now, **values})
     if new in ANSWERED:
         meet_clock(conn, current.id, ClockKind.RESPONSE, now)
+
+
+_MOVE = demands.update().where(demands.c.id == sa.bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -321,13 +321,12 @@ def start_clock(conn: Connection, clock: Clock) -> None:
 def meet_clock(conn: Connection, demand_id: str, kind: ClockKind, at: datetime) -> bool:
     """Mark the running ``kind`` clock of ``demand_id`` met at ``at``; returns whether one
     was running."""
-    done = conn.execute(
-        demand_clocks.update()
-        .where(
-            demand_clocks.c.demand_id == demand_id,
-            demand_clocks.c.kind == kind.value,
-            demand_clocks.c.met_at.is_(None),
-        )
-        .values(met_at=db_time(at))
-    )
+    done = conn.execute(_MEET, {"b_id": demand_id, "b_kind": kind.value, "met_at": db_time(at)})
     return bool(done.rowcount)
+
+
+_MEET = demand_clocks.update().where(
+    demand_clocks.c.demand_id == sa.bindparam("b_id"),
+    demand_clocks.c.kind == sa.bindparam("b_kind"),
+    demand_clocks.c.met_at.is_(None),
+)

@@ -101,17 +101,20 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
     ``DocumentNotUploadedError`` when one is cited but was never uploaded."""
     if sha256 is None:
         return None
-    t = staged_documents
     with services.store.read() as conn:
-        data = conn.execute(
-            sa.select(t.c.data).where(t.c.owner == owner, t.c.sha256 == sha256)
-        ).scalar_one_or_none()
+        data = conn.execute(_STAGED, {"owner": owner, "sha256": sha256}).scalar_one_or_none()
     if data is None:
         raise DocumentNotUploadedError(
             f"instrument.document_sha256 {sha256} names no document you uploaded; "
             "POST it to /v1/documents first"
         )
     return bytes(data)
+
+
+_STAGED = sa.select(staged_documents.c.data).where(
+    staged_documents.c.owner == sa.bindparam("owner"),
+    staged_documents.c.sha256 == sa.bindparam("sha256"),
+)
 
 
 def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:

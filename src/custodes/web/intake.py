@@ -28,7 +28,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import Request
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +38,7 @@ from custodes.policy import authorize
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
 from custodes.store.api_tables import api_nonces, revoked_keys
+from custodes.store.fast import per_dialect
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, idempotency_key, request_fingerprint
@@ -132,19 +132,20 @@ def _verify(
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    t = api_nonces
-    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
     fresh = conn.execute(
-        insert.values(
-            key_id=verified.keyid, nonce=verified.nonce, expires_at=verified.remember_until
-        )
-        .on_conflict_do_nothing()
-        .returning(t.c.nonce)
+        _SPEND[conn.dialect.name],
+        {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until},
     ).first()
     if fresh is None:
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
     if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
-        conn.execute(t.delete().where(t.c.expires_at < now))
+        conn.execute(_FORGET_NONCES, {"now": now})
+
+
+_SPEND = per_dialect(
+    lambda insert: insert(api_nonces).on_conflict_do_nothing().returning(api_nonces.c.nonce)
+)
+_FORGET_NONCES = api_nonces.delete().where(api_nonces.c.expires_at < sa.bindparam("now"))
 
 
 def _admit(
