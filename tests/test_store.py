@@ -7,6 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from custodes import store as store_module
 from custodes.errors import MigrationError, StorageError
 from custodes.store import open_store
 from custodes.store.tables import log_state
@@ -251,4 +252,22 @@ def test_batches_with_failures_commit_each_success_once(database_url: str) -> No
     assert ids == [k for k in range(writers * rounds) if k % 16 != 5]
     for key, got in results.items():
         assert isinstance(got, ValueError) if key % 16 == 5 else got == key
+    s.close()
+
+
+def test_a_pooled_connection_dropped_while_it_rested_is_replaced(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server drops a connection that waits in the pool (a restart, an idle timeout):
+    the next read gets a live one."""
+    s = open_store(pg_schema_url)
+    with s.read() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    other = sa.create_engine(pg_schema_url)
+    with other.begin() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    other.dispose()
+    monkeypatch.setattr(store_module, "IDLE_PING", 0.0)
+    with s.read() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
     s.close()
