@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -217,29 +218,65 @@ def test_screening_is_all_or_nothing_across_its_two_events(world: World, fail_on
         (_emergency, DOC, DemandState.REFUSED, "demand.refused"),
     ],
 )
-def test_receive_and_screen_stores_what_receiving_then_screening_would(
+def test_receive_and_screen_stores_what_receiving_then_screening_would(  # noqa: PLR0917
     world: World,
     demand: Callable[[], Demand],
     document: bytes | None,
     state: DemandState,
     routed: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     s = world.services
     one, two = demand(), demand()
     size = s.ledger.size()
-    record = receive_and_screen(s, one, signature=SignatureStatus.VALID, document=document)
+
+    def apart(*_: object) -> None:
+        raise AssertionError("the one transaction failed: received and screened apart")
+
+    with monkeypatch.context() as m:
+        m.setattr(screening_module, "_receive_then_screen", apart)
+        record = receive_and_screen(s, one, signature=SignatureStatus.VALID, document=document)
     assert record == get_demand(s, one.id)
     assert record.state is state
+    [(clock, met)] = clocks_of(s, one.id)
+    assert clock.kind is ClockKind.RESPONSE
+    assert (met is not None) == (state is not DemandState.IN_REVIEW)
     kinds = ["demand.received", "demand.screened", routed]
     assert [h.kind for h in history(s, one.id)] == kinds
     assert [parse_event(e).kind for e in s.ledger.entries(size, s.ledger.size())] == kinds
     receive_demand(s, two, signature=SignatureStatus.VALID, document=document)
-    apart = screen_demand(s, two.id)
+    separate = screen_demand(s, two.id)
     assert replace(record, demand=replace(record.demand, id=two.id)) == replace(
-        apart, screening=record.screening
+        separate, screening=record.screening
     )
-    assert apart.screening is not None and record.screening is not None
-    assert apart.screening.findings == record.screening.findings
+    assert separate.screening is not None and record.screening is not None
+    assert separate.screening.findings == record.screening.findings
+    assert [met for _, met in clocks_of(s, two.id)] == [met for _, met in clocks_of(s, one.id)]
+
+
+def test_receive_and_screen_sees_an_authority_suspended_as_it_was_judged(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suspended after its demand was judged and before it is stored: the one transaction
+    finds the authority changed, and receiving then screening refuse the demand."""
+    s = world.services
+    judge = screening_module._judge
+
+    def judge_then_suspend(*args: Any, **kwargs: Any) -> Any:
+        judged = judge(*args, **kwargs)
+        if get_authority(s, "us-ndcal").is_active:
+            suspend_authority(s, "us-ndcal", by=ADMIN, reason="under review")
+        return judged
+
+    monkeypatch.setattr(screening_module, "_judge", judge_then_suspend)
+    demand = _warrant()
+    record = receive_and_screen(s, demand, signature=SignatureStatus.VALID, document=DOC)
+    assert record.state is DemandState.REFUSED
+    assert record.screening is not None
+    assert "requester.suspended" in record.screening.verdict(record.demand).rules
+    assert [h.kind for h in history(s, demand.id)] == [
+        "demand.received", "demand.screened", "demand.refused"
+    ]  # fmt: skip
 
 
 def test_receive_and_screen_is_all_or_nothing(world: World) -> None:

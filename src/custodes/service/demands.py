@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,12 +73,19 @@ from custodes.model import (
     response_clock,
 )
 from custodes.policy import authorize
-from custodes.store.demand_tables import demand_clocks, demand_documents, demand_targets, demands
+from custodes.store.demand_tables import (
+    authorities,
+    demand_clocks,
+    demand_documents,
+    demand_targets,
+    demands,
+)
 from custodes.store.fast import insert_rows, per_dialect
 
 from . import Services
-from .authorities import find_authority
+from .authorities import find_authority, stored_record
 from .lifecycle import (
+    ANSWERED,
     MAX_DOCUMENT_BYTES,
     DemandEvent,
     DemandRecord,
@@ -102,12 +110,14 @@ __all__ = [
     "HistoryEntry",
     "amend_demand",
     "arrival",
+    "check_sender",
     "close_demand",
     "get_demand",
     "history",
     "receive_demand",
     "record_callback",
     "store_arrival",
+    "store_arrival_as",
     "with_document",
     "withdraw_demand",
 ]
@@ -195,6 +205,19 @@ def _check_submitter(
     if intake is not None:
         permit(services, load_staff(conn, intake), "demand.intake")
         return
+    check_sender(services, authority, signature, action=action)
+
+
+def check_sender(
+    services: Services,
+    authority: Authority | None,
+    signature: SignatureStatus,
+    *,
+    action: str = "demand.submit",
+) -> None:
+    """A demand sent through the API comes from a registered authority whose signature
+    verified, and one in good standing must be allowed ``action`` (a suspended one's demand
+    is recorded, and screening refuses it)."""
     if authority is None:
         raise AuthError("a demand sent through the API must come from a registered authority")
     if signature is not SignatureStatus.VALID:
@@ -262,6 +285,8 @@ class Arrival:
     event: DemandEvent
     facts: dict[str, Any]
     """The public facts of ``demand.received``: they name the authority as registered."""
+    authority: Authority | None
+    """The sending authority, as registered when it was looked up."""
 
 
 def arrival(
@@ -284,7 +309,7 @@ def arrival(
     )  # fmt: skip
     values = {"id": demand.id, "version": 1, "state": DemandState.RECEIVED.value,
               "intake_staff": intake, **_version_values(demand, signature)}  # fmt: skip
-    return Arrival(demand, signature, intake, document, values, event, facts)
+    return Arrival(demand, signature, intake, document, values, event, facts, authority)
 
 
 def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
@@ -305,7 +330,42 @@ def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
               "arrival_channels": _arrival_channels(demand, authority)}  # fmt: skip
     if conn.execute(insert, params).first() is None:
         raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
-    # A new demand has no targets, document or clock yet: insert without looking.
+    _store_parts(conn, new, met_at=None)
+
+
+def store_arrival_as(
+    services: Services,
+    conn: Connection,
+    new: Arrival,
+    state: DemandState,
+    values: Mapping[str, Any],
+) -> None:
+    """Inside a use-case's transaction: store a demand that arrives through the signed API
+    straight in ``state``, its row written once with ``values`` (the moves that took it
+    there, from ``received``, are the caller's to check and log with their events; an
+    answering state meets the response clock at once). The submitter must have passed
+    :func:`check_sender`, on the authority :func:`arrival` saw: the row is written only if
+    that authority is still registered exactly so, in the same statement.
+    ``ConflictError`` if it is not, or if the demand's id is taken."""
+    demand, authority = new.demand, new.authority
+    if authority is None:
+        raise AuthError("a demand sent through the API must come from a registered authority")
+    now = db_time(services.clock())
+    params = {**new.values, **values, "state": state.value, "updated_at": now,
+              "arrival_channels": _arrival_channels(demand, authority),
+              "b_authority": authority.id, "b_record": stored_record(authority)}  # fmt: skip
+    if conn.execute(_INSERT_SENT[conn.dialect.name], params).first() is None:
+        raise ConflictError(
+            f"a demand {demand.id!r} exists already, or its authority changed as it arrived",
+            demand=demand.id,
+        )
+    _store_parts(conn, new, met_at=now if state in ANSWERED else None)
+
+
+def _store_parts(conn: Connection, new: Arrival, *, met_at: datetime | None) -> None:
+    """A new demand's targets, document and response clock (a new demand has none yet:
+    they are inserted without looking)."""
+    demand = new.demand
     targets = [
         {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
         for i, t in enumerate(demand.targets)
@@ -321,6 +381,7 @@ def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
     insert_rows(conn, demand_clocks, [{
         "demand_id": demand.id, "kind": clock.kind.value,
         "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
+        "met_at": met_at,
     }])  # fmt: skip
 
 
@@ -332,6 +393,26 @@ _INSERT_NEW = per_dialect(
     )
 )
 """A new demand's row, unless one with its id exists: by dialect, built once."""
+
+_SENT = [c.name for c in demands.c if c.name != "executed_at"]
+_INSERT_SENT = per_dialect(
+    lambda insert: (
+        insert(demands)
+        .from_select(
+            _SENT,
+            sa.select(*[sa.bindparam(n, type_=demands.c[n].type) for n in _SENT]).where(
+                sa.exists().where(
+                    authorities.c.id == sa.bindparam("b_authority"),
+                    authorities.c.record == sa.bindparam("b_record"),
+                )
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[demands.c.id])
+        .returning(demands.c.id)
+    )
+)
+"""A new demand's row, unless one with its id exists, and only while its authority's
+stored record is the one given: by dialect, built once."""
 
 
 def receive_demand(

@@ -59,6 +59,7 @@ from custodes.model import (
     Subject,
     Target,
     Verdict,
+    check_transition,
 )
 from custodes.platform import PlatformAdapter
 from custodes.policy import evaluate
@@ -66,7 +67,14 @@ from custodes.store.demand_tables import demands
 
 from . import Services
 from .authorities import find_authority
-from .demands import Arrival, arrival, receive_demand, store_arrival, with_document
+from .demands import (
+    Arrival,
+    arrival,
+    check_sender,
+    receive_demand,
+    store_arrival_as,
+    with_document,
+)
 from .judgements import Scope, Screening, format_scope, format_screening, initial_scope
 from .lifecycle import (
     DemandEvent,
@@ -354,10 +362,13 @@ def receive_and_screen(
         outcome = _outcome(services, checked, screening, None)
         new = arrival(services, checked, authority, signature=signature, intake=None,
                       document=document, body=body)  # fmt: skip
+        check_sender(services, authority, signature)
+        check_transition(DemandState.RECEIVED, DemandState.SCREENED)
+        check_transition(DemandState.SCREENED, outcome.state)
+        values = {**outcome.screened, **outcome.values}
 
         def work(conn: Connection) -> None:
-            store_arrival(services, conn, new)
-            _move(conn, services, _arrived(new, None), outcome)
+            store_arrival_as(services, conn, new, outcome.state, values)
             log_events(conn, services, [new.event, *outcome.events])
 
         services.write(work)
