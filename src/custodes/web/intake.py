@@ -169,6 +169,27 @@ def _admit(
     services.store.write(work)
 
 
+def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
+    """The gate's work after the body is read, in one worker thread: verify, authorize,
+    remember the nonce, count, claim. What it learns goes on ``request.state`` as it goes,
+    for :func:`refusal_listener` should a later step refuse."""
+    services, config = services_of(request), config_of(request)
+    verified, authority = _verify(services, config, signed_parts(request), body)
+    request.state.authority = authority
+    authorize(services.pack, authority, action).check()
+    once = None
+    if request.method == "POST":
+        now = services.clock()
+        once = IdempotentCall(
+            services, "authority:" + authority.id, idempotency_key(request),
+            request_fingerprint(request.method, request.url.path, body), now,
+            now + config.idempotency_ttl,
+        )  # fmt: skip
+    _admit(services, config, verified, authority, once)
+    request.state.once = once
+    return SignedCall(authority, verified.keyid, body, once)
+
+
 def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
     """A FastAPI dependency: the :class:`SignedCall` of a request allowed to do ``action``."""
 
@@ -176,22 +197,7 @@ def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
         request.state.intake = True
         body = await request.body()
         request.state.body_sha256 = hashlib.sha256(body).hexdigest()
-        services, config = services_of(request), config_of(request)
-        parts = signed_parts(request)
-        verified, authority = await run_in_threadpool(_verify, services, config, parts, body)
-        request.state.authority = authority
-        authorize(services.pack, authority, action).check()
-        once = None
-        if request.method == "POST":
-            now = services.clock()
-            once = IdempotentCall(
-                services, "authority:" + authority.id, idempotency_key(request),
-                request_fingerprint(request.method, request.url.path, body), now,
-                now + config.idempotency_ttl,
-            )  # fmt: skip
-        await run_in_threadpool(_admit, services, config, verified, authority, once)
-        request.state.once = once
-        return SignedCall(authority, verified.keyid, body, once)
+        return await run_in_threadpool(_admitted, request, action, body)
 
     dependency.__name__ = f"signed_{action.replace('.', '_')}"
     return dependency
