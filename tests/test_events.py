@@ -34,6 +34,7 @@ from custodes.events import (
     parse_event,
     parse_openings,
 )
+from custodes.events.canonical import canonical
 
 T0 = datetime(2024, 6, 4, 12, 0, tzinfo=UTC)
 PACK = "5e" * 32
@@ -354,3 +355,60 @@ def test_every_kind_and_fact_is_documented() -> None:
     missing = [k for k in KINDS if f"`{k}`" not in text]
     missing += [f for f in FACTS if f"`{f}`" not in text]
     assert missing == []
+
+
+# -- canonical JSON: the standard library's encoder where it writes what RFC 8785 does ----
+
+
+def _jcs_or_error(value: Any) -> bytes | type[Exception]:
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+        return type(exc)
+
+
+def _canonical_or_error(value: Any) -> bytes | type[Exception]:
+    try:
+        return canonical(value)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
+        return type(exc)
+
+
+def test_canonical_writes_every_code_point_as_rfc8785_does() -> None:
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    for start in range(0, len(points), 4096):
+        text = "".join(points[start : start + 4096])
+        doc = {"value": text, "list": [text[:7], text[-7:]]}
+        assert canonical(doc) == rfc8785.dumps(doc)
+
+
+def test_canonical_orders_keys_as_rfc8785_does() -> None:
+    keys = ["", "a", "B", "é", "\u20ac", "\ufb33", "\U0001f600", "\U0001f600a", "\uffff", "\x7f"]
+    doc = {k: i for i, k in enumerate(keys)}
+    assert canonical(doc) == rfc8785.dumps(doc)
+    for k in keys:
+        assert canonical({k: {k: [k]}, "x": 1}) == rfc8785.dumps({k: {k: [k]}, "x": 1})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [2**53 - 1, -(2**53) + 1, 2**53, -(2**53), 10**30, 0.5, 1e21, -0.0, float("nan"), "\ud800",
+     {"k\udfff": 1}, {1: "x"}, True, None, [], {}, (), ("a", 1), [[[]]], {"a": {"b": {}}}],
+)  # fmt: skip
+def test_canonical_agrees_with_rfc8785_at_the_edges(value: Any) -> None:
+    assert _canonical_or_error(value) == _jcs_or_error(value)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON)
+def test_canonical_agrees_with_rfc8785_on_any_document(value: Any) -> None:
+    assert _canonical_or_error(value) == _jcs_or_error(value)

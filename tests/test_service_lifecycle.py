@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -77,7 +78,7 @@ from custodes.service.demands import (
 )
 from custodes.service.review import approve, decide, request_clarification, review_status
 from custodes.service.scope import approved_scope, mark_executed
-from custodes.service.screening import replay_screening, screen_demand
+from custodes.service.screening import receive_and_screen, replay_screening, screen_demand
 from custodes.service.staff import get_staff, grant_role, register_staff, revoke_role
 from custodes.service.tos import record_tos_action, tos_counts
 from custodes.store import create_store_engine, migrate, open_store
@@ -162,18 +163,21 @@ def _approved(s: Services, demand: Demand) -> str:
 
 
 class FailingLedger(Ledger):
-    """A ledger whose ``fail_on``-th append (counting from 1) fails, as a full disk would."""
+    """A ledger that fails to append its ``fail_on``-th entry (counting from 1), and every
+    entry appended with it, as a full disk would."""
 
     def __init__(self, ledger: Ledger, fail_on: int = 1) -> None:
         super().__init__(ledger.store)
-        self.calls = 0
+        self.appended = 0
         self.fail_on = fail_on
 
-    def append_in(self, conn: Connection, entries: Sequence[bytes]) -> list[int]:
-        self.calls += 1
-        if self.calls == self.fail_on:
+    def append_in(
+        self, conn: Connection, entries: Sequence[bytes], *, new: bool = False
+    ) -> list[int]:
+        first, self.appended = self.appended + 1, self.appended + len(entries)
+        if first <= self.fail_on <= self.appended:
             raise LedgerError("the log refused the entry")
-        return super().append_in(conn, entries)
+        return super().append_in(conn, entries, new=new)
 
 
 def _failing(s: Services, fail_on: int = 1) -> Services:
@@ -204,6 +208,102 @@ def test_screening_is_all_or_nothing_across_its_two_events(world: World, fail_on
     assert (record.state, record.screening) == (DemandState.RECEIVED, None)
     assert s.ledger.size() == size
     assert screen_demand(s, demand_id).state is DemandState.IN_REVIEW
+
+
+@pytest.mark.parametrize(
+    ("demand", "document", "state", "routed"),
+    [
+        (_warrant, DOC, DemandState.IN_REVIEW, "demand.review_opened"),
+        (_warrant, None, DemandState.CLARIFICATION_REQUESTED, "demand.clarification_requested"),
+        (_emergency, DOC, DemandState.REFUSED, "demand.refused"),
+    ],
+)
+def test_receive_and_screen_stores_what_receiving_then_screening_would(  # noqa: PLR0917
+    world: World,
+    demand: Callable[[], Demand],
+    document: bytes | None,
+    state: DemandState,
+    routed: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = world.services
+    one, two = demand(), demand()
+    size = s.ledger.size()
+
+    def apart(*_: object) -> None:
+        raise AssertionError("the one transaction failed: received and screened apart")
+
+    with monkeypatch.context() as m:
+        m.setattr(screening_module, "_receive_then_screen", apart)
+        record = receive_and_screen(s, one, signature=SignatureStatus.VALID, document=document)
+    assert record == get_demand(s, one.id)
+    assert record.state is state
+    [(clock, met)] = clocks_of(s, one.id)
+    assert clock.kind is ClockKind.RESPONSE
+    assert (met is not None) == (state is not DemandState.IN_REVIEW)
+    kinds = ["demand.received", "demand.screened", routed]
+    assert [h.kind for h in history(s, one.id)] == kinds
+    assert [parse_event(e).kind for e in s.ledger.entries(size, s.ledger.size())] == kinds
+    receive_demand(s, two, signature=SignatureStatus.VALID, document=document)
+    separate = screen_demand(s, two.id)
+    assert replace(record, demand=replace(record.demand, id=two.id)) == replace(
+        separate, screening=record.screening
+    )
+    assert separate.screening is not None and record.screening is not None
+    assert separate.screening.findings == record.screening.findings
+    assert [met for _, met in clocks_of(s, two.id)] == [met for _, met in clocks_of(s, one.id)]
+
+
+def test_receive_and_screen_sees_an_authority_suspended_as_it_was_judged(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Suspended after its demand was judged and before it is stored: the one transaction
+    finds the authority changed, and receiving then screening refuse the demand."""
+    s = world.services
+    judge = screening_module._judge
+
+    def judge_then_suspend(*args: Any, **kwargs: Any) -> Any:
+        judged = judge(*args, **kwargs)
+        if get_authority(s, "us-ndcal").is_active:
+            suspend_authority(s, "us-ndcal", by=ADMIN, reason="under review")
+        return judged
+
+    monkeypatch.setattr(screening_module, "_judge", judge_then_suspend)
+    demand = _warrant()
+    record = receive_and_screen(s, demand, signature=SignatureStatus.VALID, document=DOC)
+    assert record.state is DemandState.REFUSED
+    assert record.screening is not None
+    assert "requester.suspended" in record.screening.verdict(record.demand).rules
+    assert [h.kind for h in history(s, demand.id)] == [
+        "demand.received", "demand.screened", "demand.refused"
+    ]  # fmt: skip
+
+
+def test_receive_and_screen_is_all_or_nothing(world: World) -> None:
+    s = world.services
+    size = s.ledger.size()
+
+    class Broken(FailingLedger):
+        def append_in(
+            self, conn: Connection, entries: Sequence[bytes], *, new: bool = False
+        ) -> list[int]:
+            raise LedgerError("the log refused the entry")
+
+    demand = _warrant()
+    with pytest.raises(LedgerError):
+        receive_and_screen(replace(s, ledger=Broken(s.ledger)), demand,
+                           signature=SignatureStatus.VALID, document=DOC)  # fmt: skip
+    with pytest.raises(NotFoundError):
+        get_demand(s, demand.id)
+    assert s.ledger.size() == size
+    # The one transaction fails on its second entry: receiving and screening one after the
+    # other still do it, once each.
+    record = receive_and_screen(_failing(s, 2), demand, signature=SignatureStatus.VALID,
+                                document=DOC)  # fmt: skip
+    assert record.state is DemandState.IN_REVIEW == get_demand(s, demand.id).state
+    kinds = ["demand.received", "demand.screened", "demand.review_opened"]
+    assert [h.kind for h in history(s, demand.id)] == kinds
+    assert s.ledger.size() == size + 3
 
 
 def test_a_failed_approval_or_decision_changes_nothing(world: World) -> None:

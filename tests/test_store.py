@@ -7,6 +7,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
+from custodes import store as store_module
 from custodes.errors import MigrationError, StorageError
 from custodes.store import open_store
 from custodes.store.tables import log_state
@@ -212,4 +213,61 @@ def test_callers_coming_back_share_commits(database_url: str) -> None:
         total = conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one()
     assert total == writers * rounds
     assert len(commits) <= writers * rounds / 4, f"{len(commits)} commits for {total} writes"
+    s.close()
+
+
+def test_batches_with_failures_commit_each_success_once(database_url: str) -> None:
+    """Requests that fail now and then, among many that share commits: every other request
+    commits exactly once and gets back what its own committed run returned."""
+    s = open_store(database_url)
+    _with_probe(database_url)
+    writers, rounds = 8, 12
+    barrier = threading.Barrier(writers)
+    results: dict[int, object] = {}
+
+    def work(w: int) -> None:
+        barrier.wait()
+        for r in range(rounds):
+            key = w * rounds + r
+
+            def fn(c: sa.Connection, key: int = key) -> int:
+                c.execute(probe.insert().values(id=key, v="x"))
+                if key % 16 == 5:
+                    raise ValueError(f"{key} fails")
+                seen = c.execute(sa.select(probe.c.v).where(probe.c.id == key)).scalar_one()
+                return key if seen == "x" else -1
+
+            try:
+                results[key] = s.write(fn)
+            except ValueError as exc:
+                results[key] = exc
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with s.read() as conn:
+        ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
+    assert ids == [k for k in range(writers * rounds) if k % 16 != 5]
+    for key, got in results.items():
+        assert isinstance(got, ValueError) if key % 16 == 5 else got == key
+    s.close()
+
+
+def test_a_pooled_connection_dropped_while_it_rested_is_replaced(
+    pg_schema_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server drops a connection that waits in the pool (a restart, an idle timeout):
+    the next read gets a live one."""
+    s = open_store(pg_schema_url)
+    with s.read() as conn:
+        pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+    other = sa.create_engine(pg_schema_url)
+    with other.begin() as conn:
+        conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    other.dispose()
+    monkeypatch.setattr(store_module, "IDLE_PING", 0.0)
+    with s.read() as conn:
+        assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
     s.close()

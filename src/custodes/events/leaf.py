@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
-
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
+from .canonical import canonical
 from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, EventSpec, Fact
 from .salts import new_salt
 
@@ -70,7 +69,7 @@ def open_commitment(name: str, opening: Opening, index: int | None = None) -> st
     bound: list[str | int] = (
         [name, opening.value] if index is None else [name, index, opening.value]
     )
-    return hashlib.sha256(_COMMIT + opening.salt + rfc8785.dumps(bound)).hexdigest()
+    return hashlib.sha256(_COMMIT + opening.salt + canonical(bound)).hexdigest()
 
 
 def _list_root(elements: Sequence[str]) -> str:
@@ -121,7 +120,7 @@ def format_openings(openings: Mapping[str, Opening | tuple[Opening, ...]]) -> by
         return {"salt": base64.urlsafe_b64encode(o.salt).decode(), "value": o.value}
 
     doc = {k: [one(o) for o in v] if isinstance(v, tuple) else one(v) for k, v in openings.items()}
-    return rfc8785.dumps(doc)
+    return canonical(doc)
 
 
 def parse_openings(raw: bytes) -> Openings:
@@ -214,7 +213,7 @@ def format_event(event: Event) -> bytes:
     }
     if event.demand is not None:
         doc["demand"] = event.demand
-    leaf = rfc8785.dumps(doc)
+    leaf = canonical(doc)
     if len(leaf) > MAX_LEAF_BYTES:
         raise EntryTooLargeError(f"{event.kind} leaf of {len(leaf)} bytes is over the limit")
     return leaf

@@ -122,6 +122,9 @@ class PolicyPack:
     schema: Any = field(repr=False)
 
     _merged: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
+    decisions: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
+    """Answers to questions that hold nothing but what the pack judges them on, by the
+    question (see :func:`custodes.policy.access.authorize`)."""
 
     def policies_for(self, *actions: str) -> Any:
         """The policies that name any of ``actions`` (none: an empty set, so default deny).

@@ -36,6 +36,7 @@ from custodes.ledger import Ledger
 from custodes.platform import PlatformAdapter
 from custodes.policy import PolicyPack
 from custodes.store import Store
+from custodes.store.fast import insert_rows
 from custodes.store.tables import event_openings
 
 T = TypeVar("T")
@@ -60,6 +61,45 @@ class Services:
         return self.store.write(work)
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """An event encoded ahead of its transaction: its leaf, and the openings of its
+    commitments as kept privately. Encoding before :meth:`Services.write` keeps the work out
+    of the store's one writer thread, which every use-case waits for."""
+
+    leaf: bytes
+    openings: bytes
+
+
+def encode(
+    services: Services,
+    kind: str,
+    *,
+    demand: str | None = None,
+    facts: Mapping[str, Any] | None = None,
+    private: Mapping[str, str | Sequence[str]] | None = None,
+    at: dt.datetime | None = None,
+) -> Encoded:
+    """One event, ready for :func:`record_encoded`."""
+    if not private:  # nothing salted in it: make the leaf unique all the same
+        private = {NONCE: new_salt(16).hex()}
+    leaf, openings = encode_event(
+        kind, time=at or services.clock(), demand=demand, facts=facts, private=private
+    )
+    return Encoded(leaf, format_openings(openings))
+
+
+def record_encoded(conn: Connection, services: Services, events: Sequence[Encoded]) -> list[int]:
+    """Append ``events`` in this order inside the caller's transaction, and keep their
+    openings privately; their indexes. Call it last in the transaction: it takes the log's
+    append lock until commit."""
+    # Every leaf is new: its salts (or its nonce) are fresh, so its openings row is too.
+    indexes = services.ledger.append_in(conn, [e.leaf for e in events], new=True)
+    rows = [{"idx": i, "openings": e.openings} for i, e in zip(indexes, events, strict=True)]
+    insert_rows(conn, event_openings, rows)
+    return indexes
+
+
 def record(
     conn: Connection,
     services: Services,
@@ -72,18 +112,9 @@ def record(
 ) -> int:
     """Append one event inside the caller's transaction and keep its openings privately.
     Call it last in the transaction: it takes the log's append lock until commit."""
-    if not private:  # nothing salted in it: make the leaf unique all the same
-        private = {NONCE: new_salt(16).hex()}
-    leaf, openings = encode_event(
-        kind, time=at or services.clock(), demand=demand, facts=facts, private=private
-    )
-    [index] = services.ledger.append_in(conn, [leaf])
-    # Every leaf is new: its salts (or its nonce) are fresh, so its openings row is too.
-    conn.execute(_INSERT_OPENINGS, {"idx": index, "openings": format_openings(openings)})
+    event = encode(services, kind, demand=demand, facts=facts, private=private, at=at)
+    [index] = record_encoded(conn, services, [event])
     return index
-
-
-_INSERT_OPENINGS = event_openings.insert()
 
 
 def openings_of(services: Services, index: int) -> Openings:

@@ -67,6 +67,7 @@ __all__ = [
     "reinstate_authority",
     "remove_channel",
     "revoke_key",
+    "stored_record",
     "suspend_authority",
 ]
 
@@ -88,6 +89,12 @@ def _parsed(record: str) -> Authority:
     screening and every signed request looks its authority up; a changed record is new
     text, so it is parsed afresh)."""
     return parse_authority(json.loads(record))
+
+
+def stored_record(authority: Authority) -> str:
+    """The text an authority is stored as (compared exactly by a use-case that judged the
+    authority before its transaction)."""
+    return json.dumps(format_authority(authority), sort_keys=True)
 
 
 def _require(conn: Connection, authority_id: str) -> Authority:
@@ -116,7 +123,7 @@ def _save(conn: Connection, services: Services, authority: Authority) -> None:
         .where(authorities.c.id == authority.id)
         .values(
             standing=authority.standing.value,
-            record=json.dumps(format_authority(authority), sort_keys=True),
+            record=stored_record(authority),
             updated_at=services.clock(),
         )
     )
@@ -140,7 +147,7 @@ def register_authority(services: Services, authority: Authority, *, by: str) -> 
                 id=authority.id,
                 jurisdiction=authority.jurisdiction,
                 standing=authority.standing.value,
-                record=json.dumps(format_authority(authority), sort_keys=True),
+                record=stored_record(authority),
                 registered_at=now,
                 updated_at=now,
             )

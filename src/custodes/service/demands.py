@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -72,20 +73,31 @@ from custodes.model import (
     response_clock,
 )
 from custodes.policy import authorize
-from custodes.store.demand_tables import demand_targets, demands
+from custodes.store.demand_tables import (
+    authorities,
+    demand_clocks,
+    demand_documents,
+    demand_targets,
+    demands,
+)
+from custodes.store.fast import insert_rows, per_dialect
 
 from . import Services
-from .authorities import find_authority
+from .authorities import find_authority, stored_record
 from .lifecycle import (
+    ANSWERED,
     MAX_DOCUMENT_BYTES,
+    DemandEvent,
     DemandRecord,
     HistoryEntry,
     check_reason,
     db_time,
+    demand_event,
     get_demand,
     history,
     load_demand,
     log_event,
+    log_events,
     move,
     start_clock,
     store_document,
@@ -93,14 +105,20 @@ from .lifecycle import (
 from .staff import load_staff, permit
 
 __all__ = [
+    "Arrival",
     "DemandRecord",
     "HistoryEntry",
     "amend_demand",
+    "arrival",
+    "check_sender",
     "close_demand",
     "get_demand",
     "history",
     "receive_demand",
     "record_callback",
+    "store_arrival",
+    "store_arrival_as",
+    "with_document",
     "withdraw_demand",
 ]
 
@@ -108,7 +126,9 @@ __all__ = [
 # -- intake --------------------------------------------------------------------------------
 
 
-def _with_document(demand: Demand, document: bytes | None) -> Demand:
+def with_document(demand: Demand, document: bytes | None) -> Demand:
+    """``demand`` citing ``document`` by its SHA-256 (``TooLargeError`` over the limit,
+    ``InputError`` if the demand states another hash)."""
     if document is None:
         return demand
     if len(document) > MAX_DOCUMENT_BYTES:
@@ -185,6 +205,19 @@ def _check_submitter(
     if intake is not None:
         permit(services, load_staff(conn, intake), "demand.intake")
         return
+    check_sender(services, authority, signature, action=action)
+
+
+def check_sender(
+    services: Services,
+    authority: Authority | None,
+    signature: SignatureStatus,
+    *,
+    action: str = "demand.submit",
+) -> None:
+    """A demand sent through the API comes from a registered authority whose signature
+    verified, and one in good standing must be allowed ``action`` (a suspended one's demand
+    is recorded, and screening refuses it)."""
     if authority is None:
         raise AuthError("a demand sent through the API must come from a registered authority")
     if signature is not SignatureStatus.VALID:
@@ -238,6 +271,150 @@ def _channels_at_arrival(conn: Connection, demand_id: str) -> tuple[Channel, ...
     return () if raw is None else tuple(parse_channel(c) for c in json.loads(raw))
 
 
+@dataclass(frozen=True)
+class Arrival:
+    """A new demand made ready to store ahead of its transaction (:func:`arrival`): its row,
+    its targets and its ``demand.received``, so that the transaction only stores them."""
+
+    demand: Demand
+    signature: SignatureStatus
+    intake: str | None
+    document: bytes | None
+    values: dict[str, Any]
+    """The columns of its row that the transaction does not decide."""
+    event: DemandEvent
+    facts: dict[str, Any]
+    """The public facts of ``demand.received``: they name the authority as registered."""
+    authority: Authority | None
+    """The sending authority, as registered when it was looked up."""
+
+
+def arrival(
+    services: Services,
+    demand: Demand,
+    authority: Authority | None,
+    *,
+    signature: SignatureStatus,
+    intake: str | None,
+    document: bytes | None,
+    body: bytes | None,
+) -> Arrival:
+    """``demand`` (as :func:`with_document` checked it) ready to store with
+    :func:`store_arrival`, as sent by ``authority`` (as registered when it was looked up),
+    with ``demand.received`` encoded."""
+    facts = _received_facts(demand, authority, signature)
+    event = demand_event(
+        services, demand.id, DEMAND_RECEIVED, facts=facts,
+        private=_received_private(demand, intake, body), staff=intake,
+    )  # fmt: skip
+    values = {"id": demand.id, "version": 1, "state": DemandState.RECEIVED.value,
+              "intake_staff": intake, **_version_values(demand, signature)}  # fmt: skip
+    return Arrival(demand, signature, intake, document, values, event, facts, authority)
+
+
+def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
+    """Inside a use-case's transaction: check the submitter, store the new demand (its row,
+    targets, document and response clock). ``ConflictError`` if its id is taken, or if its
+    authority is no longer registered as :func:`arrival` saw it. Its ``demand.received`` is
+    for the caller to log (:func:`~custodes.service.lifecycle.log_events`)."""
+    demand = new.demand
+    authority = find_authority(conn, demand.authority_id)
+    _check_submitter(
+        services, conn, authority=authority, signature=new.signature, intake=new.intake,
+        action="demand.submit",
+    )  # fmt: skip
+    if _received_facts(demand, authority, new.signature) != new.facts:
+        raise ConflictError("the authority changed while its demand arrived; send it again")
+    insert = _INSERT_NEW[conn.dialect.name]
+    params = {**new.values, "updated_at": db_time(services.clock()),
+              "arrival_channels": _arrival_channels(demand, authority)}  # fmt: skip
+    if conn.execute(insert, params).first() is None:
+        raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
+    _store_parts(conn, new, met_at=None)
+
+
+def store_arrival_as(
+    services: Services,
+    conn: Connection,
+    new: Arrival,
+    state: DemandState,
+    values: Mapping[str, Any],
+) -> None:
+    """Inside a use-case's transaction: store a demand that arrives through the signed API
+    straight in ``state``, its row written once with ``values`` (the moves that took it
+    there, from ``received``, are the caller's to check and log with their events; an
+    answering state meets the response clock at once). The submitter must have passed
+    :func:`check_sender`, on the authority :func:`arrival` saw: the row is written only if
+    that authority is still registered exactly so, in the same statement.
+    ``ConflictError`` if it is not, or if the demand's id is taken."""
+    demand, authority = new.demand, new.authority
+    if authority is None:
+        raise AuthError("a demand sent through the API must come from a registered authority")
+    now = db_time(services.clock())
+    params = {**new.values, **values, "state": state.value, "updated_at": now,
+              "arrival_channels": _arrival_channels(demand, authority),
+              "b_authority": authority.id, "b_record": stored_record(authority)}  # fmt: skip
+    if conn.execute(_INSERT_SENT[conn.dialect.name], params).first() is None:
+        raise ConflictError(
+            f"a demand {demand.id!r} exists already, or its authority changed as it arrived",
+            demand=demand.id,
+        )
+    _store_parts(conn, new, met_at=now if state in ANSWERED else None)
+
+
+def _store_parts(conn: Connection, new: Arrival, *, met_at: datetime | None) -> None:
+    """A new demand's targets, document and response clock (a new demand has none yet:
+    they are inserted without looking)."""
+    demand = new.demand
+    targets = [
+        {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
+        for i, t in enumerate(demand.targets)
+    ]
+    if targets:
+        insert_rows(conn, demand_targets, targets)
+    if new.document is not None:
+        insert_rows(conn, demand_documents, [{
+            "demand_id": demand.id, "sha256": demand.instrument.document_sha256,
+            "data": new.document, "received_at": db_time(demand.received_at),
+        }])  # fmt: skip
+    clock = response_clock(demand)
+    insert_rows(conn, demand_clocks, [{
+        "demand_id": demand.id, "kind": clock.kind.value,
+        "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
+        "met_at": met_at,
+    }])  # fmt: skip
+
+
+_INSERT_NEW = per_dialect(
+    lambda insert: (
+        insert(demands)
+        .on_conflict_do_nothing(index_elements=[demands.c.id])
+        .returning(demands.c.id)
+    )
+)
+"""A new demand's row, unless one with its id exists: by dialect, built once."""
+
+_SENT = [c.name for c in demands.c if c.name != "executed_at"]
+_INSERT_SENT = per_dialect(
+    lambda insert: (
+        insert(demands)
+        .from_select(
+            _SENT,
+            sa.select(*[sa.bindparam(n, type_=demands.c[n].type) for n in _SENT]).where(
+                sa.exists().where(
+                    authorities.c.id == sa.bindparam("b_authority"),
+                    authorities.c.record == sa.bindparam("b_record"),
+                )
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=[demands.c.id])
+        .returning(demands.c.id)
+    )
+)
+"""A new demand's row, unless one with its id exists, and only while its authority's
+stored record is the one given: by dialect, built once."""
+
+
 def receive_demand(
     services: Services,
     demand: Demand,
@@ -254,33 +431,16 @@ def receive_demand(
     checked against ``instrument.document_sha256`` if the demand states one, and kept.
     ``body`` is the request body as received (its SHA-256 is committed to in the log).
     """
-    demand = _with_document(demand, document)
+    demand = with_document(demand, document)
 
     def work(conn: Connection) -> DemandRecord:
         authority = find_authority(conn, demand.authority_id)
-        _check_submitter(
-            services, conn, authority=authority, signature=signature, intake=intake,
-            action="demand.submit",
+        new = arrival(
+            services, demand, authority, signature=signature, intake=intake,
+            document=document, body=body,
         )  # fmt: skip
-        if conn.execute(sa.select(demands.c.id).where(demands.c.id == demand.id)).first():
-            raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
-        now = db_time(services.clock())
-        conn.execute(
-            demands.insert().values(
-                id=demand.id, version=1, state=DemandState.RECEIVED.value, intake_staff=intake,
-                updated_at=now, arrival_channels=_arrival_channels(demand, authority),
-                **_version_values(demand, signature),
-            )
-        )  # fmt: skip
-        _store_targets(conn, demand)
-        if document is not None:
-            store_document(conn, demand.id, document, demand.received_at)
-        start_clock(conn, response_clock(demand))
-        log_event(
-            conn, services, demand.id, DEMAND_RECEIVED,
-            facts=_received_facts(demand, authority, signature),
-            private=_received_private(demand, intake, body), staff=intake,
-        )  # fmt: skip
+        store_arrival(services, conn, new)
+        log_events(conn, services, [new.event])
         return load_demand(conn, demand.id)
 
     return services.write(work)
@@ -300,7 +460,7 @@ def amend_demand(
     ``demand.amended``. Approvals and call-backs of the earlier version no longer count. An
     emergency keeps the channels of its first arrival (an amendment turning a demand into one
     arrives now)."""
-    amended = _with_document(amended, document)
+    amended = with_document(amended, document)
 
     def work(conn: Connection) -> DemandRecord:
         current = load_demand(conn, amended.id, lock=True)

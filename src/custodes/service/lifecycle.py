@@ -6,7 +6,9 @@ replayed), the specialist roles review needs, and the scope review would let thr
 demand use-case loads it (:func:`load_demand`, locking its row), moves it
 (:func:`move`, which checks :data:`custodes.model.TRANSITIONS` and raises ``TransitionError``
 for an illegal move) and logs the event that records the move (:func:`log_event`, through
-:func:`custodes.service.record`), all in one transaction.
+:func:`custodes.service.record`), all in one transaction. A use-case that makes several moves
+may encode their events first (:func:`demand_event`) and log them together at the end of the
+transaction (:func:`log_events`).
 
 Times are stored in UTC: SQLite keeps no offset, so :func:`db_time` converts before writing
 and :func:`utc` restores the zone after reading.
@@ -42,21 +44,25 @@ from custodes.model import (
     parse_demand,
 )
 from custodes.store.demand_tables import demand_clocks, demand_documents, demand_events, demands
+from custodes.store.fast import insert_rows
 
-from . import Services, record
+from . import Encoded, Services, encode, record_encoded
 from .judgements import Scope, Screening, parse_scope, parse_screening
 
 __all__ = [
     "ANSWERED",
     "MAX_DOCUMENT_BYTES",
+    "DemandEvent",
     "DemandRecord",
     "HistoryEntry",
     "check_reason",
     "db_time",
+    "demand_event",
     "get_demand",
     "history",
     "load_demand",
     "log_event",
+    "log_events",
     "meet_clock",
     "move",
     "start_clock",
@@ -125,10 +131,7 @@ class DemandRecord:
 def load_demand(conn: Connection, demand_id: str, *, lock: bool = False) -> DemandRecord:
     """The stored demand ``demand_id`` (``NotFoundError`` if none); ``lock`` takes its row
     lock for the rest of the transaction (PostgreSQL; SQLite writers are serialised)."""
-    query = sa.select(demands).where(demands.c.id == demand_id)
-    if lock:
-        query = query.with_for_update()
-    row = conn.execute(query).mappings().first()
+    row = conn.execute(_LOCK if lock else _LOAD, {"b_id": demand_id}).mappings().first()
     if row is None:
         raise NotFoundError(f"no demand {demand_id!r}", demand=demand_id)
     demand = parse_demand(
@@ -151,6 +154,10 @@ def load_demand(conn: Connection, demand_id: str, *, lock: bool = False) -> Dema
         decided_at=_opt_utc(row["decided_at"]),
         executed_at=_opt_utc(row["executed_at"]),
     )
+
+
+_LOAD = sa.select(demands).where(demands.c.id == sa.bindparam("b_id"))
+_LOCK = _LOAD.with_for_update()
 
 
 def get_demand(services: Services, demand_id: str) -> DemandRecord:
@@ -196,13 +203,55 @@ def move(
     clock."""
     check_transition(current.state, new)
     now = db_time(services.clock())
-    conn.execute(
-        demands.update()
-        .where(demands.c.id == current.id)
-        .values(state=new.value, updated_at=now, **values)
-    )
+    conn.execute(_MOVE, {"b_id": current.id, "state": new.value, "updated_at": now, **values})
     if new in ANSWERED:
         meet_clock(conn, current.id, ClockKind.RESPONSE, now)
+
+
+_MOVE = demands.update().where(demands.c.id == sa.bindparam("b_id"))
+
+
+@dataclass(frozen=True)
+class DemandEvent:
+    """One event about a demand, encoded before its transaction (:func:`demand_event`), and
+    who acted and why, for the demand's history."""
+
+    demand_id: str
+    kind: str
+    at: datetime
+    encoded: Encoded
+    staff: str | None = None
+    note: str | None = None
+
+
+def demand_event(
+    services: Services,
+    demand_id: str,
+    kind: str,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    private: Mapping[str, str | Sequence[str]] | None = None,
+    staff: str | None = None,
+    note: str | None = None,
+) -> DemandEvent:
+    """Encode one event about ``demand_id``, for :func:`log_events`."""
+    at = services.clock()
+    encoded = encode(services, kind, demand=demand_id, facts=facts, private=private, at=at)
+    return DemandEvent(demand_id, kind, at, encoded, staff, note)
+
+
+def log_events(conn: Connection, services: Services, events: Sequence[DemandEvent]) -> list[int]:
+    """Append ``events`` in this order (through :func:`custodes.service.record_encoded`) and
+    remember each in its demand's history; their indexes. One statement per table for all
+    of them: a use-case that makes several moves logs their events together, last."""
+    indexes = record_encoded(conn, services, [e.encoded for e in events])
+    rows = [
+        {"demand_id": e.demand_id, "log_index": index, "kind": e.kind, "at": db_time(e.at),
+         "staff_id": e.staff, "note": e.note}
+        for index, e in zip(indexes, events, strict=True)
+    ]  # fmt: skip
+    insert_rows(conn, demand_events, rows)
+    return indexes
 
 
 def log_event(
@@ -216,16 +265,12 @@ def log_event(
     staff: str | None = None,
     note: str | None = None,
 ) -> int:
-    """Append one event about ``demand_id`` (through :func:`custodes.service.record`) and
-    remember it in the demand's history with who acted and the reason they gave."""
-    at = services.clock()
-    index = record(conn, services, kind, demand=demand_id, facts=facts, private=private, at=at)
-    conn.execute(
-        demand_events.insert().values(
-            demand_id=demand_id, log_index=index, kind=kind, at=db_time(at), staff_id=staff,
-            note=note,
-        )
-    )  # fmt: skip
+    """Append one event about ``demand_id`` and remember it in the demand's history with who
+    acted and the reason they gave (:func:`log_events` of one)."""
+    event = demand_event(
+        services, demand_id, kind, facts=facts, private=private, staff=staff, note=note
+    )
+    [index] = log_events(conn, services, [event])
     return index
 
 
@@ -276,13 +321,12 @@ def start_clock(conn: Connection, clock: Clock) -> None:
 def meet_clock(conn: Connection, demand_id: str, kind: ClockKind, at: datetime) -> bool:
     """Mark the running ``kind`` clock of ``demand_id`` met at ``at``; returns whether one
     was running."""
-    done = conn.execute(
-        demand_clocks.update()
-        .where(
-            demand_clocks.c.demand_id == demand_id,
-            demand_clocks.c.kind == kind.value,
-            demand_clocks.c.met_at.is_(None),
-        )
-        .values(met_at=db_time(at))
-    )
+    done = conn.execute(_MEET, {"b_id": demand_id, "b_kind": kind.value, "met_at": db_time(at)})
     return bool(done.rowcount)
+
+
+_MEET = demand_clocks.update().where(
+    demand_clocks.c.demand_id == sa.bindparam("b_id"),
+    demand_clocks.c.kind == sa.bindparam("b_kind"),
+    demand_clocks.c.met_at.is_(None),
+)

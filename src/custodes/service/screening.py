@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from custodes.errors import ConflictError
+from custodes.errors import ConflictError, CustodesError
 from custodes.events import (
     DEMAND_CLARIFICATION_REQUESTED,
     DEMAND_REFUSED,
@@ -46,15 +47,19 @@ from custodes.events import (
     DEMAND_SCREENED,
 )
 from custodes.model import (
+    Authority,
+    CallbackStatus,
     Demand,
     DemandState,
     EvidenceStatus,
     Finding,
     Outcome,
     ScreeningContext,
+    SignatureStatus,
     Subject,
     Target,
     Verdict,
+    check_transition,
 )
 from custodes.platform import PlatformAdapter
 from custodes.policy import evaluate
@@ -62,13 +67,31 @@ from custodes.store.demand_tables import demands
 
 from . import Services
 from .authorities import find_authority
-from .judgements import Screening, format_scope, format_screening, initial_scope
-from .lifecycle import DemandRecord, db_time, load_demand, log_event, move
+from .demands import (
+    Arrival,
+    arrival,
+    check_sender,
+    receive_demand,
+    store_arrival_as,
+    with_document,
+)
+from .judgements import Scope, Screening, format_scope, format_screening, initial_scope
+from .lifecycle import (
+    DemandEvent,
+    DemandRecord,
+    db_time,
+    demand_event,
+    get_demand,
+    load_demand,
+    log_events,
+    move,
+)
 from .staff import load_staff, permit
 
 __all__ = [
     "CURABLE",
     "judge",
+    "receive_and_screen",
     "replay_screening",
     "screen_demand",
     "screened_facts",
@@ -157,11 +180,28 @@ def judge(services: Services, conn: Connection, current: DemandRecord) -> Screen
     of it with the findings."""
     demand = current.demand
     authority = find_authority(conn, demand.authority_id)
+    named = volume(services, conn, demand)
+    return _judge(
+        services, demand, authority, signature=current.signature, callback=current.callback,
+        named=named,
+    )  # fmt: skip
+
+
+def _judge(
+    services: Services,
+    demand: Demand,
+    authority: Authority | None,
+    *,
+    signature: SignatureStatus,
+    callback: CallbackStatus,
+    named: int,
+) -> Screening:
+    """:func:`judge`, once what the store holds is read (``named``: the :func:`volume`)."""
     context = ScreeningContext(
         now=services.clock(),
-        signature=current.signature,
-        callback=current.callback,
-        volume=volume(services, conn, demand),
+        signature=signature,
+        callback=callback,
+        volume=named,
         evidence=_evidence(services.platform, demand),
     )
     subjects = _Subjects(services.platform, demand.targets)
@@ -211,61 +251,164 @@ def _received(conn: Connection, demand_id: str, *, lock: bool = False) -> Demand
     return current
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """Where a screening sends a demand, ready to store: the columns set on each of its two
+    moves and the event of each, encoded before the transaction."""
+
+    screening: Screening
+    verdict: Verdict
+    screened: dict[str, Any]
+    """Columns set on entering ``screened``."""
+    state: DemandState
+    """Where the screened demand goes next."""
+    values: dict[str, Any]
+    """Columns set on entering :attr:`state`."""
+    scope: Scope | None
+    events: tuple[DemandEvent, DemandEvent]
+
+
+def _outcome(services: Services, demand: Demand, screening: Screening, by: str | None) -> _Outcome:
+    """What the screening does to ``demand``, and the events that say so."""
+    verdict = screening.verdict(demand)
+    screened = {
+        "screening": json.dumps(format_screening(screening), sort_keys=True),
+        "pack": screening.pack,
+    }
+    first = demand_event(services, demand.id, DEMAND_SCREENED,
+                         facts=screened_facts(demand, screening, verdict), staff=by)  # fmt: skip
+    staff: dict[str, str] = {} if by is None else {"staff": by}
+    refusing = _refusing(screening.findings)
+    if verdict.outcome is Outcome.REFUSE:
+        note = "screening: " + ", ".join(refusing)
+        facts: dict[str, Any] = {"rules": refusing} if refusing else {}
+        if refusing and set(refusing) <= CURABLE:
+            state, kind = DemandState.CLARIFICATION_REQUESTED, DEMAND_CLARIFICATION_REQUESTED
+        else:
+            state, kind = DemandState.REFUSED, DEMAND_REFUSED
+            facts |= {"pack": screening.pack}
+        second = demand_event(services, demand.id, kind, facts=facts,
+                              private=staff | {"note": note}, staff=by, note=note)  # fmt: skip
+        return _Outcome(screening, verdict, screened, state, {}, None, (first, second))
+    scope = initial_scope(demand, verdict)
+    values = {
+        "roles_required": json.dumps(list(verdict.roles)),
+        "scope": json.dumps(format_scope(scope), sort_keys=True),
+    }
+    roles = {"roles": list(verdict.roles)}
+    second = demand_event(services, demand.id, DEMAND_REVIEW_OPENED, facts=roles,
+                          private=staff, staff=by)  # fmt: skip
+    return _Outcome(screening, verdict, screened, DemandState.IN_REVIEW, values, scope,
+                    (first, second))  # fmt: skip
+
+
+def _move(conn: Connection, services: Services, current: DemandRecord, outcome: _Outcome) -> None:
+    """The screening's two moves: received → screened → where the outcome says. Their events
+    are for the caller to log, last."""
+    move(conn, services, current, DemandState.SCREENED, **outcome.screened)
+    screened = replace(current, state=DemandState.SCREENED)
+    move(conn, services, screened, outcome.state, **outcome.values)
+
+
 def screen_demand(services: Services, demand_id: str, *, by: str | None = None) -> DemandRecord:
     """Screen a received demand and move it to refused, clarification requested or review.
 
     ``by`` is the staff member who asked (None: custodes itself, right after intake). The
     facts are gathered and judged before the transaction (the platform adapter may be a
     remote service, and the store's writer is shared); the transaction then checks that the
-    demand did not change meanwhile (``ConflictError`` if it did: screen again)."""
+    demand did not change meanwhile (``ConflictError`` if it did: screen it again)."""
     with services.store.read() as conn:
         if by is not None:
             permit(services, load_staff(conn, by), "demand.screen")
         judged = _received(conn, demand_id)
         screening = judge(services, conn, judged)
-    verdict = screening.verdict(judged.demand)
+    outcome = _outcome(services, judged.demand, screening, by)
 
     def work(conn: Connection) -> DemandRecord:
         current = _received(conn, demand_id, lock=True)
         if (current.version, current.callback) != (judged.version, judged.callback):
             raise ConflictError("the demand changed while it was screened; screen it again")
-        move(conn, services, current, DemandState.SCREENED,
-             screening=json.dumps(format_screening(screening), sort_keys=True),
-             pack=screening.pack)  # fmt: skip
-        facts = screened_facts(current.demand, screening, verdict)
-        log_event(conn, services, demand_id, DEMAND_SCREENED, facts=facts, staff=by)
-        _route(conn, services, load_demand(conn, demand_id), verdict, by)
+        _move(conn, services, current, outcome)
+        log_events(conn, services, outcome.events)
         return load_demand(conn, demand_id)
 
     return services.write(work)
 
 
-def _route(
-    conn: Connection, services: Services, current: DemandRecord, verdict: Verdict, by: str | None
-) -> None:
-    """Where a screened demand goes next, and the event that says so."""
-    assert current.screening is not None
-    staff: dict[str, str] = {} if by is None else {"staff": by}
-    refusing = _refusing(current.screening.findings)
-    if verdict.outcome is Outcome.REFUSE:
-        note = "screening: " + ", ".join(refusing)
-        facts: dict[str, Any] = {"rules": refusing} if refusing else {}
-        if refusing and set(refusing) <= CURABLE:
-            move(conn, services, current, DemandState.CLARIFICATION_REQUESTED)
-            kind = DEMAND_CLARIFICATION_REQUESTED
-        else:
-            move(conn, services, current, DemandState.REFUSED)
-            kind, facts = DEMAND_REFUSED, facts | {"pack": current.screening.pack}
-        private = staff | {"note": note}
-        log_event(conn, services, current.id, kind, facts=facts, private=private, staff=by,
-                  note=note)  # fmt: skip
-        return
-    scope = initial_scope(current.demand, verdict)
-    move(conn, services, current, DemandState.IN_REVIEW,
-         roles_required=json.dumps(list(verdict.roles)),
-         scope=json.dumps(format_scope(scope), sort_keys=True))  # fmt: skip
-    log_event(conn, services, current.id, DEMAND_REVIEW_OPENED,
-              facts={"roles": list(verdict.roles)}, private=staff, staff=by)  # fmt: skip
+def receive_and_screen(
+    services: Services,
+    demand: Demand,
+    *,
+    signature: SignatureStatus,
+    document: bytes | None = None,
+    body: bytes | None = None,
+) -> DemandRecord:
+    """Receive a demand sent through the signed API and screen it at once, as the API does
+    with every demand: :func:`~custodes.service.demands.receive_demand` and
+    :func:`screen_demand` in one transaction, which stores the demand, makes all three moves
+    and logs ``demand.received``, ``demand.screened`` and the event of where the demand went.
+
+    The demand is judged before the transaction, as :func:`screen_demand` judges it. If
+    anything fails (``CustodesError``), nothing was stored, and the two use-cases run one
+    after the other instead: a demand that cannot be received is refused with their error;
+    one that was received but cannot be screened stays ``received``, for staff to screen."""
+    try:
+        checked = with_document(demand, document)
+        with services.store.read() as conn:
+            authority = find_authority(conn, checked.authority_id)
+            named = volume(services, conn, checked)
+        screening = _judge(services, checked, authority, signature=signature,
+                           callback=CallbackStatus.NONE, named=named)  # fmt: skip
+        outcome = _outcome(services, checked, screening, None)
+        new = arrival(services, checked, authority, signature=signature, intake=None,
+                      document=document, body=body)  # fmt: skip
+        check_sender(services, authority, signature)
+        check_transition(DemandState.RECEIVED, DemandState.SCREENED)
+        check_transition(DemandState.SCREENED, outcome.state)
+        values = {**outcome.screened, **outcome.values}
+
+        def work(conn: Connection) -> None:
+            store_arrival_as(services, conn, new, outcome.state, values)
+            log_events(conn, services, [new.event, *outcome.events])
+
+        services.write(work)
+    except CustodesError:
+        return _receive_then_screen(services, demand, signature, document, body)
+    return _arrived(new, outcome)
+
+
+def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:
+    """The record :func:`receive_and_screen` stores: received (``outcome`` None) or moved
+    where the outcome says, as :func:`load_demand` reads it back (a test holds them together)."""
+    in_review = outcome is not None and outcome.state is DemandState.IN_REVIEW
+    return DemandRecord(
+        demand=new.demand,
+        version=1,
+        state=DemandState.RECEIVED if outcome is None else outcome.state,
+        intake_staff=None,
+        signature=new.signature,
+        callback=CallbackStatus.NONE,
+        screening=None if outcome is None else outcome.screening,
+        roles_required=outcome.verdict.roles if outcome is not None and in_review else (),
+        approvals_needed=new.values["approvals_needed"],
+        scope=None if outcome is None else outcome.scope,
+        decided_at=None,
+        executed_at=None,
+    )
+
+
+def _receive_then_screen(
+    services: Services,
+    demand: Demand,
+    signature: SignatureStatus,
+    document: bytes | None,
+    body: bytes | None,
+) -> DemandRecord:
+    record = receive_demand(services, demand, signature=signature, document=document, body=body)
+    try:
+        return screen_demand(services, record.id)
+    except CustodesError:  # recorded as received; staff screen it again
+        return get_demand(services, record.id)
 
 
 def replay_screening(services: Services, demand_id: str) -> list[Finding]:

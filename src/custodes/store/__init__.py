@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,6 +120,34 @@ def _sqlite_on_begin_read(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN")
 
 
+IDLE_PING = 1.0
+"""Seconds a pooled PostgreSQL connection may rest before it is pinged on its way out."""
+
+
+def _pg_on_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["rested_from"] = time.monotonic()
+
+
+def _ping_rested(engine: Engine) -> Callable[[Any, Any, Any], None]:
+    def on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        """Ping a connection that rested in the pool (the server may have dropped it since);
+        a dead one is replaced. One returned a moment ago is not pinged: under load, every
+        request would otherwise pay a round trip for each of its reads. Should the server
+        go away all the same, the read that finds out fails, and the pool then replaces
+        every connection it holds."""
+        rested_from = record.info.get("rested_from")
+        if rested_from is None or time.monotonic() - rested_from < IDLE_PING:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception:
+            alive = False
+        if not alive:
+            raise sa.exc.DisconnectionError("a pooled connection went away while it rested")
+
+    return on_checkout
+
+
 def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine with custodes' durability settings for the URL's dialect. On SQLite, writers
     take the write lock when they begin (BEGIN IMMEDIATE); readers (``read_only``) begin a
@@ -135,7 +164,10 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
         sa.event.listen(engine, "begin", _sqlite_on_begin_read if read_only else _sqlite_on_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        engine = sa.create_engine(parsed, pool_size=20, max_overflow=20)
+        sa.event.listen(engine, "checkin", _pg_on_checkin)
+        sa.event.listen(engine, "checkout", _ping_rested(engine))
+        return engine
     raise StorageError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"
     )

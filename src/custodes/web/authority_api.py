@@ -9,7 +9,7 @@ route                               Cedar action               what it does
                                                                (any media type); answers its
                                                                SHA-256, to cite in the demand
 ``POST /v1/demands``                ``demand.submit``          submit a demand (JSON); it is
-                                                               recorded, then screened at once
+                                                               recorded and screened at once
 ``GET /v1/demands``                 ``demand.status``          the authority's demands, newest
                                                                first, a page at a time
 ``GET /v1/demands/{id}``            ``demand.status``          one demand: state, the reasons
@@ -49,10 +49,10 @@ from custodes.model import (
     read_json,
 )
 from custodes.service import Services
-from custodes.service.demands import amend_demand, receive_demand, withdraw_demand
+from custodes.service.demands import amend_demand, withdraw_demand
 from custodes.service.lifecycle import DemandRecord, get_demand
 from custodes.service.production import Production, download, get_production, productions_of
-from custodes.service.screening import screen_demand
+from custodes.service.screening import receive_and_screen, screen_demand
 from custodes.store.api_tables import staged_documents
 
 from .context import services_of
@@ -101,17 +101,20 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
     ``DocumentNotUploadedError`` when one is cited but was never uploaded."""
     if sha256 is None:
         return None
-    t = staged_documents
     with services.store.read() as conn:
-        data = conn.execute(
-            sa.select(t.c.data).where(t.c.owner == owner, t.c.sha256 == sha256)
-        ).scalar_one_or_none()
+        data = conn.execute(_STAGED, {"owner": owner, "sha256": sha256}).scalar_one_or_none()
     if data is None:
         raise DocumentNotUploadedError(
             f"instrument.document_sha256 {sha256} names no document you uploaded; "
             "POST it to /v1/documents first"
         )
     return bytes(data)
+
+
+_STAGED = sa.select(staged_documents.c.data).where(
+    staged_documents.c.owner == sa.bindparam("owner"),
+    staged_documents.c.sha256 == sa.bindparam("sha256"),
+)
 
 
 def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:
@@ -132,8 +135,9 @@ def stage_document(services: Services, owner: str, data: bytes) -> DocumentRecei
     return DocumentReceipt(sha256=digest, size=len(data))
 
 
-def demand_status(services: Services, record: DemandRecord) -> DemandStatus:
-    """A demand as its authority sees it."""
+def demand_status(services: Services, record: DemandRecord, *, new: bool = False) -> DemandStatus:
+    """A demand as its authority sees it (``new``: it was received just now, so it has no
+    productions yet, and none are looked up)."""
     reasons = []
     if record.state in ANSWERED_WITH_REASONS and record.screening is not None:
         for f in record.screening.findings:
@@ -148,7 +152,8 @@ def demand_status(services: Services, record: DemandRecord) -> DemandStatus:
                     item=f.item,
                 )
                 reasons.append(finding)
-    productions = [_production_out(p) for p in productions_of(services, record.id)]
+    made = () if new else productions_of(services, record.id)
+    productions = [_production_out(p) for p in made]
     return DemandStatus(
         id=record.id,
         version=record.version,
@@ -195,8 +200,10 @@ def _screened(services: Services, record: DemandRecord) -> DemandRecord:
         return get_demand(services, record.id)
 
 
-def _status_response(services: Services, record: DemandRecord, status: int) -> Response:
-    out = demand_status(services, record)
+def _status_response(
+    services: Services, record: DemandRecord, status: int, *, new: bool = False
+) -> Response:
+    out = demand_status(services, record, new=new)
     return JSONResponse(
         out.model_dump(mode="json"), status_code=status,
         headers={"Location": f"/v1/demands/{record.id}"},
@@ -234,10 +241,10 @@ def submit_demand(call: Submitting, request: Request) -> Response:
         )
         owner = "authority:" + call.authority.id
         document = staged_document(services, owner, demand.instrument.document_sha256)
-        record = receive_demand(
+        record = receive_and_screen(
             services, demand, signature=SignatureStatus.VALID, document=document, body=call.body
         )
-        return _status_response(services, _screened(services, record), 201)
+        return _status_response(services, record, 201, new=True)
 
     return call.once.run(operation)
 

@@ -41,7 +41,6 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import Depends
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -49,6 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
+from custodes.store.fast import per_dialect
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -144,23 +144,20 @@ class IdempotentCall:
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
-        kept in :attr:`replay`)."""
-        t = api_idempotency
+        kept in :attr:`replay`). The writer may run it again (see
+        :mod:`custodes.store.writer`): each run sets what it found afresh."""
+        self.claimed, self.replay = False, None
         if hash(self.key) % 64 == 0:  # now and then, forget expired answers
-            conn.execute(t.delete().where(t.c.expires_at < self.now))
-        insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
+            conn.execute(_FORGET, {"now": self.now})
         claimed = conn.execute(
-            insert.values(
-                principal=self.principal, key=self.key, fingerprint=self.fingerprint,
-                created_at=self.now, expires_at=self.expires_at,
-            ).on_conflict_do_nothing().returning(t.c.key)
+            _CLAIM[conn.dialect.name],
+            {"principal": self.principal, "key": self.key, "fingerprint": self.fingerprint,
+             "created_at": self.now, "expires_at": self.expires_at},
         ).first()  # fmt: skip
         if claimed is not None:  # (rowcount of ON CONFLICT DO NOTHING is -1 on psycopg)
             self.claimed = True
             return None
-        row = conn.execute(
-            sa.select(t).where(t.c.principal == self.principal, t.c.key == self.key)
-        ).one()
+        row = conn.execute(_KEPT, self._where).one()
         if row.fingerprint != self.fingerprint:
             raise IdempotencyKeyReusedError(
                 f"this {HEADER} was used for a different request; use a new key"
@@ -201,21 +198,19 @@ class IdempotentCall:
         self._keep(kept)
         return response
 
+    @property
+    def _where(self) -> dict[str, str]:
+        return {"b_principal": self.principal, "b_key": self.key}
+
     def _keep(self, response: Response) -> None:
-        t = api_idempotency
         values = {
+            **self._where,
             "status": response.status_code,
             "content_type": response.headers.get("content-type"),
             "location": response.headers.get("location"),
             "body": bytes(response.body),
         }
-        self.services.store.write(
-            lambda conn: conn.execute(
-                t.update()
-                .where(t.c.principal == self.principal, t.c.key == self.key)
-                .values(**values)
-            )
-        )
+        self.services.store.write(lambda conn: conn.execute(_KEEP, values))
 
     def abandon(self) -> None:
         """The request failed before :meth:`run` began: release a key it claimed, so that
@@ -224,15 +219,19 @@ class IdempotentCall:
             self._release()
 
     def _release(self) -> None:
-        t = api_idempotency
         try:
-            self.services.store.write(
-                lambda conn: conn.execute(
-                    t.delete().where(t.c.principal == self.principal, t.c.key == self.key)
-                )
-            )
+            self.services.store.write(lambda conn: conn.execute(_RELEASE, self._where))
         except CustodesError:
             log.exception("could not release Idempotency-Key of %s", self.principal)
+
+
+_t = api_idempotency
+_CLAIM = per_dialect(lambda insert: insert(_t).on_conflict_do_nothing().returning(_t.c.key))
+_ONE = (_t.c.principal == sa.bindparam("b_principal")) & (_t.c.key == sa.bindparam("b_key"))
+_KEPT = sa.select(_t).where(_ONE)
+_KEEP = _t.update().where(_ONE)
+_RELEASE = _t.delete().where(_ONE)
+_FORGET = _t.delete().where(_t.c.expires_at < sa.bindparam("now"))
 
 
 async def staff_once(request: Request, caller: CallerDep) -> IdempotentCall:

@@ -28,7 +28,6 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from fastapi import Request
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -39,6 +38,7 @@ from custodes.policy import authorize
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
 from custodes.store.api_tables import api_nonces, revoked_keys
+from custodes.store.fast import per_dialect
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, idempotency_key, request_fingerprint
@@ -132,19 +132,20 @@ def _verify(
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    t = api_nonces
-    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
     fresh = conn.execute(
-        insert.values(
-            key_id=verified.keyid, nonce=verified.nonce, expires_at=verified.remember_until
-        )
-        .on_conflict_do_nothing()
-        .returning(t.c.nonce)
+        _SPEND[conn.dialect.name],
+        {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until},
     ).first()
     if fresh is None:
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
     if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
-        conn.execute(t.delete().where(t.c.expires_at < now))
+        conn.execute(_FORGET_NONCES, {"now": now})
+
+
+_SPEND = per_dialect(
+    lambda insert: insert(api_nonces).on_conflict_do_nothing().returning(api_nonces.c.nonce)
+)
+_FORGET_NONCES = api_nonces.delete().where(api_nonces.c.expires_at < sa.bindparam("now"))
 
 
 def _admit(
@@ -168,6 +169,27 @@ def _admit(
     services.store.write(work)
 
 
+def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
+    """The gate's work after the body is read, in one worker thread: verify, authorize,
+    remember the nonce, count, claim. What it learns goes on ``request.state`` as it goes,
+    for :func:`refusal_listener` should a later step refuse."""
+    services, config = services_of(request), config_of(request)
+    verified, authority = _verify(services, config, signed_parts(request), body)
+    request.state.authority = authority
+    authorize(services.pack, authority, action).check()
+    once = None
+    if request.method == "POST":
+        now = services.clock()
+        once = IdempotentCall(
+            services, "authority:" + authority.id, idempotency_key(request),
+            request_fingerprint(request.method, request.url.path, body), now,
+            now + config.idempotency_ttl,
+        )  # fmt: skip
+    _admit(services, config, verified, authority, once)
+    request.state.once = once
+    return SignedCall(authority, verified.keyid, body, once)
+
+
 def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
     """A FastAPI dependency: the :class:`SignedCall` of a request allowed to do ``action``."""
 
@@ -175,22 +197,7 @@ def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
         request.state.intake = True
         body = await request.body()
         request.state.body_sha256 = hashlib.sha256(body).hexdigest()
-        services, config = services_of(request), config_of(request)
-        parts = signed_parts(request)
-        verified, authority = await run_in_threadpool(_verify, services, config, parts, body)
-        request.state.authority = authority
-        authorize(services.pack, authority, action).check()
-        once = None
-        if request.method == "POST":
-            now = services.clock()
-            once = IdempotentCall(
-                services, "authority:" + authority.id, idempotency_key(request),
-                request_fingerprint(request.method, request.url.path, body), now,
-                now + config.idempotency_ttl,
-            )  # fmt: skip
-        await run_in_threadpool(_admit, services, config, verified, authority, once)
-        request.state.once = once
-        return SignedCall(authority, verified.keyid, body, once)
+        return await run_in_threadpool(_admitted, request, action, body)
 
     dependency.__name__ = f"signed_{action.replace('.', '_')}"
     return dependency

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.dialects import postgresql, sqlite
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +30,7 @@ from custodes.errors import RateLimitError
 from custodes.model import MAX_DEMAND_BYTES
 from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
 from custodes.store.api_tables import api_rate_windows
+from custodes.store.fast import per_dialect
 
 __all__ = ["BodyLimit", "BodyTooLarge", "body_limit_for", "count_request", "window_start"]
 
@@ -102,14 +103,10 @@ def count_request(
     """Count one request against ``bucket`` inside the caller's write; returns the count so far
     this window, or raises ``RateLimitError`` once it passes ``limit``."""
     start = window_start(now, window)
-    t = api_rate_windows
-    insert = postgresql.insert(t) if conn.dialect.name == "postgresql" else sqlite.insert(t)
-    upsert = insert.values(bucket=bucket, window=start, count=1).on_conflict_do_update(
-        index_elements=[t.c.bucket, t.c.window], set_={"count": t.c.count + 1}
-    )
-    count = int(conn.execute(upsert.returning(t.c.count)).scalar_one())
+    params = {"bucket": bucket, "window": start, "count": 1}
+    count = int(conn.execute(_COUNT[conn.dialect.name], params).scalar_one())
     if count == 1:  # first of a new window: forget the old ones
-        conn.execute(t.delete().where(t.c.bucket == bucket, t.c.window < start))
+        conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
     if count > limit:
         seconds = max(1, int(window.total_seconds()))
         retry = start + seconds - int(now.astimezone(UTC).timestamp())
@@ -118,3 +115,18 @@ def count_request(
             retry_after=max(1, retry),
         )
     return count
+
+
+_t = api_rate_windows
+_COUNT = per_dialect(
+    lambda insert: (
+        insert(_t)
+        .on_conflict_do_update(
+            index_elements=[_t.c.bucket, _t.c.window], set_={"count": _t.c.count + 1}
+        )
+        .returning(_t.c.count)
+    )
+)
+_FORGET_WINDOWS = _t.delete().where(
+    _t.c.bucket == sa.bindparam("b_bucket"), _t.c.window < sa.bindparam("b_start")
+)
