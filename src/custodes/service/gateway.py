@@ -347,7 +347,9 @@ class AccessGateway:
         for start in range(0, len(ids), CHUNK):
             revoked |= {r[0] for r in select_in(conn, _REVOKED_AMONG, ids[start : start + CHUNK])}
         live = [i for i in items if i.capability not in revoked]
-        indexes = self.services.ledger.append_in(conn, [i.leaf for i in live]) if live else []
+        # Every read's leaf commits with two fresh salts: it cannot be in the log already.
+        leaves = [i.leaf for i in live]
+        indexes = self.services.ledger.append_in(conn, leaves, new=True) if live else []
         pairs = list(zip(indexes, live, strict=True))
         if pairs:
             insert_rows(
