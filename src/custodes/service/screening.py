@@ -31,7 +31,7 @@ judges it again under the same pack and must get the same findings.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -342,20 +342,29 @@ def receive_and_screen(
     signature: SignatureStatus,
     document: bytes | None = None,
     body: bytes | None = None,
+    sender: Authority | None = None,
+    answer: Callable[[DemandRecord], Callable[[Connection], object]] | None = None,
 ) -> DemandRecord:
     """Receive a demand sent through the signed API and screen it at once, as the API does
     with every demand: :func:`~custodes.service.demands.receive_demand` and
     :func:`screen_demand` in one transaction, which stores the demand, makes all three moves
     and logs ``demand.received``, ``demand.screened`` and the event of where the demand went.
 
-    The demand is judged before the transaction, as :func:`screen_demand` judges it. If
-    anything fails (``CustodesError``), nothing was stored, and the two use-cases run one
-    after the other instead: a demand that cannot be received is refused with their error;
-    one that was received but cannot be screened stays ``received``, for staff to screen."""
+    The demand is judged before the transaction, as :func:`screen_demand` judges it, against
+    its authority as ``sender`` says (the caller looked it up a moment ago; None: it is
+    looked up here): the transaction stores the demand only while the authority is still
+    registered exactly so. ``answer``, if given, is told the record the transaction will
+    store before it begins, and returns more work for that transaction (the API keeps its
+    answer to the request with the demand). If anything fails (``CustodesError``), nothing
+    was stored, and the two use-cases run one after the other instead, without ``answer``:
+    a demand that cannot be received is refused with their error; one that was received but
+    cannot be screened stays ``received``, for staff to screen."""
     try:
         checked = with_document(demand, document)
         with services.store.read() as conn:
-            authority = find_authority(conn, checked.authority_id)
+            authority = sender
+            if authority is None or authority.id != checked.authority_id:
+                authority = find_authority(conn, checked.authority_id)
             named = volume(services, conn, checked)
         screening = _judge(services, checked, authority, signature=signature,
                            callback=CallbackStatus.NONE, named=named)  # fmt: skip
@@ -366,15 +375,19 @@ def receive_and_screen(
         check_transition(DemandState.RECEIVED, DemandState.SCREENED)
         check_transition(DemandState.SCREENED, outcome.state)
         values = {**outcome.screened, **outcome.values}
+        record = _arrived(new, outcome)
+        more = None if answer is None else answer(record)
 
         def work(conn: Connection) -> None:
             store_arrival_as(services, conn, new, outcome.state, values)
+            if more is not None:
+                more(conn)
             log_events(conn, services, [new.event, *outcome.events])
 
         services.write(work)
     except CustodesError:
         return _receive_then_screen(services, demand, signature, document, body)
-    return _arrived(new, outcome)
+    return record
 
 
 def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:

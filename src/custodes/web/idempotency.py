@@ -141,6 +141,8 @@ class IdempotentCall:
     """The kept answer, once :meth:`claim_in` found one."""
     started: bool = False
     """Whether :meth:`run` began (after which it keeps or releases the key itself)."""
+    kept: Response | None = None
+    """The answer :meth:`keep_in` last kept inside the operation's own transaction."""
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
@@ -192,24 +194,28 @@ class IdempotentCall:
         except BaseException:
             self._release()
             raise
+        if self.kept is response and not secret:  # kept with what the operation did
+            return response
         kept = response
         if secret:
             kept = problem_for(ShownOnceError("the secret was shown in the first answer only"))
         self._keep(kept)
         return response
 
+    def keep_in(self, conn: Connection, response: Response) -> None:
+        """Inside the operation's own transaction: keep ``response`` as the answer, with
+        what the operation did. :meth:`run` then keeps nothing more if the operation
+        answers with this very response; if that transaction was rolled back, the operation
+        answers with another, and :meth:`run` keeps that one."""
+        conn.execute(_KEEP, {**self._where, **_answer(response)})
+        self.kept = response
+
     @property
     def _where(self) -> dict[str, str]:
         return {"b_principal": self.principal, "b_key": self.key}
 
     def _keep(self, response: Response) -> None:
-        values = {
-            **self._where,
-            "status": response.status_code,
-            "content_type": response.headers.get("content-type"),
-            "location": response.headers.get("location"),
-            "body": bytes(response.body),
-        }
+        values = {**self._where, **_answer(response)}
         self.services.store.write(lambda conn: conn.execute(_KEEP, values))
 
     def abandon(self) -> None:
@@ -223,6 +229,15 @@ class IdempotentCall:
             self.services.store.write(lambda conn: conn.execute(_RELEASE, self._where))
         except CustodesError:
             log.exception("could not release Idempotency-Key of %s", self.principal)
+
+
+def _answer(response: Response) -> dict[str, object]:
+    return {
+        "status": response.status_code,
+        "content_type": response.headers.get("content-type"),
+        "location": response.headers.get("location"),
+        "body": bytes(response.body),
+    }
 
 
 _t = api_idempotency
