@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -48,7 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import per_dialect
+from custodes.store.fast import insert_rows, per_dialect
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -64,6 +64,7 @@ __all__ = [
     "IdempotentCall",
     "ShownOnceError",
     "StaffOnce",
+    "claim_together",
     "idempotency_key",
     "request_fingerprint",
     "staff_once",
@@ -229,6 +230,27 @@ class IdempotentCall:
             self.services.store.write(lambda conn: conn.execute(_RELEASE, self._where))
         except CustodesError:
             log.exception("could not release Idempotency-Key of %s", self.principal)
+
+
+def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
+    """:meth:`IdempotentCall.claim_in` for several calls, one statement for all: True if
+    every key was free, and each call is claimed. False if one was not: the caller then rolls
+    back and claims each alone, which says what became of that one."""
+    for call in calls:
+        call.claimed, call.replay = False, None
+    if any(hash(call.key) % 64 == 0 for call in calls):  # now and then, forget expired ones
+        conn.execute(_FORGET, {"now": max(call.now for call in calls)})
+    rows = [
+        {"principal": c.principal, "key": c.key, "fingerprint": c.fingerprint,
+         "created_at": c.now, "expires_at": c.expires_at}
+        for c in calls
+    ]  # fmt: skip
+    claimed = insert_rows(conn, api_idempotency, rows, "ON CONFLICT DO NOTHING RETURNING key")
+    if len(claimed) != len(calls):
+        return False
+    for call in calls:
+        call.claimed = True
+    return True
 
 
 def _answer(response: Response) -> dict[str, object]:
