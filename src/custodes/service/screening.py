@@ -73,6 +73,7 @@ from .demands import (
     check_sender,
     receive_demand,
     store_arrival_as,
+    store_arrivals_as,
     with_document,
 )
 from .judgements import Scope, Screening, format_scope, format_screening, initial_scope
@@ -377,17 +378,43 @@ def receive_and_screen(
         values = {**outcome.screened, **outcome.values}
         record = _arrived(new, outcome)
         more = None if answer is None else answer(record)
-
-        def work(conn: Connection) -> None:
-            store_arrival_as(services, conn, new, outcome.state, values)
-            if more is not None:
-                more(conn)
-            log_events(conn, services, [new.event, *outcome.events])
-
-        services.write(work)
+        ready = _Ready(services, new, outcome.state, values, (new.event, *outcome.events), more)
+        services.store.writer.submit_merged("service.receive_and_screen", [ready], _store_all)
     except CustodesError:
         return _receive_then_screen(services, demand, signature, document, body)
     return record
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A demand received and screened, ready for its transaction."""
+
+    services: Services
+    new: Arrival
+    state: DemandState
+    values: dict[str, Any]
+    events: tuple[DemandEvent, ...]
+    more: Callable[[Connection], object] | None
+
+
+def _store_all(conn: Connection, ready: list[_Ready]) -> list[None]:
+    """The transaction of :func:`receive_and_screen`, for every demand ready in one group
+    commit: their rows, their answers, then all their events in one append. If any of them
+    fails, the writer rolls back and stores each alone, which raises that one's own error
+    to it."""
+    services = ready[0].services
+    if len(ready) == 1:
+        [one] = ready
+        store_arrival_as(services, conn, one.new, one.state, one.values)
+    elif any(r.services is not services for r in ready):
+        raise ConflictError("demands ready under different services are stored alone")
+    else:
+        store_arrivals_as(services, conn, [(r.new, r.state, r.values) for r in ready])
+    for r in ready:
+        if r.more is not None:
+            r.more(conn)
+    log_events(conn, services, [e for r in ready for e in r.events])
+    return [None] * len(ready)
 
 
 def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:
