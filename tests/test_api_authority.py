@@ -22,8 +22,13 @@ from custodes.events.leaf import Event
 from custodes.model import Authority, AuthorityKind, Staff
 from custodes.platform import ReferencePlatform, build_reference_platform
 from custodes.policy import load_pack
-from custodes.service import Services
-from custodes.service.authorities import register_authority, suspend_authority
+from custodes.service import Services, screening
+from custodes.service.authorities import (
+    get_authority,
+    register_authority,
+    reinstate_authority,
+    suspend_authority,
+)
 from custodes.service.package import open_package
 from custodes.service.production import produce, register_recipient
 from custodes.service.review import approve, decide
@@ -240,6 +245,7 @@ def test_a_retry_with_the_same_idempotency_key_is_answered_once(world: World) ->
     second = client.post_json("/v1/demands", body, idempotency_key="retry-1")
     assert first.status_code == second.status_code == 201
     assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+    assert second.headers["location"] == first.headers["location"]
     assert world.demand_count() == before + 1
     changed = client.post_json(
         "/v1/demands", {**body, "categories": ["content"]}, idempotency_key="retry-1"
@@ -249,6 +255,31 @@ def test_a_retry_with_the_same_idempotency_key_is_answered_once(world: World) ->
     bare = client.request("POST", "/v1/demands", content=json.dumps(body).encode(), headers=headers)
     assert bare.status_code == 400 and bare.json()["code"] == "idempotency_key_missing"
     assert world.demand_count() == before + 1
+
+
+def test_an_answer_given_after_the_one_transaction_failed_is_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authority is suspended between judging its demand and storing it: the one
+    transaction fails, receiving then screening refuse the demand, and a retry with the same
+    key gets that answer."""
+    judge = screening._judge
+
+    def judge_then_suspend(*args: Any, **kwargs: Any) -> Any:
+        judged = judge(*args, **kwargs)
+        if get_authority(world.services, "us-dea").is_active:
+            suspend_authority(world.services, "us-dea", by="admin", reason="an audit")
+        return judged
+
+    client = world.authority("us-dea")
+    body = disclosure(document_sha256=_upload(client))
+    monkeypatch.setattr(screening, "_judge", judge_then_suspend)
+    first = client.post_json("/v1/demands", body, idempotency_key="suspended-1")
+    monkeypatch.undo()
+    reinstate_authority(world.services, "us-dea", by="admin")
+    assert first.status_code == 201 and first.json()["state"] == "refused"
+    second = client.post_json("/v1/demands", body, idempotency_key="suspended-1")
+    assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
 
 
 J = "application/json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -69,6 +70,7 @@ from custodes.service.authorities import (
 )
 from custodes.service.clocks import check_clocks, clocks_of, complete_follow_up
 from custodes.service.demands import (
+    DemandRecord,
     amend_demand,
     get_demand,
     history,
@@ -277,6 +279,51 @@ def test_receive_and_screen_sees_an_authority_suspended_as_it_was_judged(
     assert [h.kind for h in history(s, demand.id)] == [
         "demand.received", "demand.screened", "demand.refused"
     ]  # fmt: skip
+
+
+def test_demands_received_and_screened_together_each_get_their_own_answer(
+    world: World,
+) -> None:
+    """Demands arriving at once share the writer's transactions; one of them arrives twice
+    with the same id: it is stored once and the other copy is refused, and every other
+    demand is stored, screened and logged as if it had come alone."""
+    s = world.services
+    demands = [_warrant() if i % 3 else _emergency() for i in range(9)]
+    demands.append(demands[4])
+    barrier = threading.Barrier(len(demands))
+    outcomes: list[tuple[str, object]] = []
+
+    def send(demand: Demand) -> None:
+        barrier.wait()
+        try:
+            got = receive_and_screen(s, demand, signature=SignatureStatus.VALID, document=DOC)
+            outcomes.append((demand.id, got))
+        except ConflictError as exc:
+            outcomes.append((demand.id, exc))
+
+    for rounds in range(6):
+        outcomes.clear()
+        if rounds:
+            demands = [replace(d, id=new_demand_id()) for d in demands[:9]]
+            if rounds % 2 == 0:
+                demands.append(demands[4])
+        barrier = threading.Barrier(len(demands))
+        threads = [threading.Thread(target=send, args=(d,)) for d in demands]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refused = [i for i, got in outcomes if isinstance(got, ConflictError)]
+        assert refused == ([] if rounds % 2 else [demands[4].id])
+        for demand_id, got in outcomes:
+            if isinstance(got, DemandRecord):
+                assert got == get_demand(s, demand_id)
+                routed = {
+                    DemandState.IN_REVIEW: "demand.review_opened",
+                    DemandState.REFUSED: "demand.refused",
+                }[got.state]
+                kinds = ["demand.received", "demand.screened", routed]
+                assert [h.kind for h in history(s, demand_id)] == kinds
 
 
 def test_receive_and_screen_is_all_or_nothing(world: World) -> None:

@@ -5,6 +5,7 @@ nothing; replays are caught across two server processes sharing the database."""
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from custodes.deployment import Deployment, init_data_dir, open_deployment
+from custodes.errors import RateLimitError
 from custodes.events import parse_event
 from custodes.events.leaf import Event
 from custodes.ledger import Ledger
@@ -27,11 +29,14 @@ from custodes.service.authorities import add_key, register_authority
 from custodes.service.staff import register_staff
 from custodes.settings import load_settings
 from custodes.store import open_store
+from custodes.store.api_tables import api_idempotency, api_nonces, api_rate_windows
 from custodes.store.demand_tables import demands
 from custodes.web.app import create_app
 from custodes.web.client import AuthorityKey, RequestSigner
 from custodes.web.context import ApiConfig
-from custodes.web.signatures import SignedParts, sign_request
+from custodes.web.idempotency import IdempotentCall
+from custodes.web.intake import _admit
+from custodes.web.signatures import SignatureReplayedError, SignedParts, Verified, sign_request
 from custodes.web.staff_admin import revoke_authority_key
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
@@ -213,3 +218,57 @@ def test_a_refusal_tells_the_client_what_to_sign(world: World) -> None:
     assert r.headers["accept-signature"].startswith(
         'sig1=("@method" "@target-uri" "content-digest")'
     )
+
+
+def _burst(world: World, authority: Authority, nonces: list[str], limit: int) -> list[str]:
+    """Every nonce at the gate at once (same authority, a fresh key each); the outcomes."""
+    s, config = world.services, ApiConfig(authority_rate=limit)
+    barrier = threading.Barrier(len(nonces))
+    outcomes: list[str] = []
+
+    def admit(nonce: str) -> None:
+        verified = Verified(f"{authority.id}/k", nonce, NOW, NOW + timedelta(minutes=6))
+        once = IdempotentCall(s, "authority:" + authority.id, uuid.uuid4().hex, "f" * 64,
+                              NOW, NOW + timedelta(hours=1))  # fmt: skip
+        barrier.wait()
+        try:
+            _admit(s, config, verified, authority, once)
+            outcomes.append("admitted" if once.claimed else "unclaimed")
+        except (SignatureReplayedError, RateLimitError) as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=admit, args=(n,)) for n in nonces]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_requests_admitted_together_each_get_their_own_answer(world: World) -> None:
+    """Many requests at the gate at once, some replaying another's nonce, more than the
+    rate allows: the writer admits them together where it can, and each request still gets
+    its own answer. Only the admitted ones spend their nonce, count and claim their key."""
+    for rounds in range(6):
+        authority = Authority(f"burst-{uuid.uuid4().hex[:8]}", "Burst", AuthorityKind.POLICE, "US")
+        nonces = [uuid.uuid4().hex for _ in range(8 if rounds % 2 else 10)]
+        if rounds % 2:  # all different, all within the rate
+            assert _burst(world, authority, nonces, limit=8) == ["admitted"] * 8
+        else:
+            outcomes = _burst(world, authority, nonces + nonces[:2], limit=8)
+            assert outcomes.count("admitted") == 8
+            assert set(outcomes) - {"admitted"} <= {"rate_limited", "signature_replayed"}
+        principal = "authority:" + authority.id
+        with world.services.store.read() as conn:
+            spent = conn.execute(
+                sa.select(sa.func.count()).select_from(api_nonces)
+                .where(api_nonces.c.key_id == f"{authority.id}/k")
+            ).scalar_one()  # fmt: skip
+            counted = conn.execute(
+                sa.select(api_rate_windows.c.count).where(api_rate_windows.c.bucket == principal)
+            ).scalar_one()
+            claimed = conn.execute(
+                sa.select(sa.func.count()).select_from(api_idempotency)
+                .where(api_idempotency.c.principal == principal)
+            ).scalar_one()  # fmt: skip
+        assert spent == counted == claimed == 8

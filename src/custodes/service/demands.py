@@ -80,7 +80,7 @@ from custodes.store.demand_tables import (
     demand_targets,
     demands,
 )
-from custodes.store.fast import insert_rows, per_dialect
+from custodes.store.fast import insert_rows, per_dialect, select_in
 
 from . import Services
 from .authorities import find_authority, stored_record
@@ -118,6 +118,7 @@ __all__ = [
     "record_callback",
     "store_arrival",
     "store_arrival_as",
+    "store_arrivals_as",
     "with_document",
     "withdraw_demand",
 ]
@@ -330,7 +331,7 @@ def store_arrival(services: Services, conn: Connection, new: Arrival) -> None:
               "arrival_channels": _arrival_channels(demand, authority)}  # fmt: skip
     if conn.execute(insert, params).first() is None:
         raise ConflictError(f"a demand {demand.id!r} exists already", demand=demand.id)
-    _store_parts(conn, new, met_at=None)
+    _store_parts(conn, [(new, None)])
 
 
 def store_arrival_as(
@@ -359,30 +360,66 @@ def store_arrival_as(
             f"a demand {demand.id!r} exists already, or its authority changed as it arrived",
             demand=demand.id,
         )
-    _store_parts(conn, new, met_at=now if state in ANSWERED else None)
+    _store_parts(conn, [(new, now if state in ANSWERED else None)])
 
 
-def _store_parts(conn: Connection, new: Arrival, *, met_at: datetime | None) -> None:
-    """A new demand's targets, document and response clock (a new demand has none yet:
-    they are inserted without looking)."""
-    demand = new.demand
-    targets = [
-        {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
-        for i, t in enumerate(demand.targets)
-    ]
-    if targets:
-        insert_rows(conn, demand_targets, targets)
-    if new.document is not None:
-        insert_rows(conn, demand_documents, [{
-            "demand_id": demand.id, "sha256": demand.instrument.document_sha256,
-            "data": new.document, "received_at": db_time(demand.received_at),
-        }])  # fmt: skip
-    clock = response_clock(demand)
-    insert_rows(conn, demand_clocks, [{
-        "demand_id": demand.id, "kind": clock.kind.value,
-        "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
-        "met_at": met_at,
-    }])  # fmt: skip
+def store_arrivals_as(
+    services: Services,
+    conn: Connection,
+    arrivals: Sequence[tuple[Arrival, DemandState, Mapping[str, Any]]],
+) -> None:
+    """:func:`store_arrival_as` for several demands, one statement per table: their
+    authorities are read and compared with those :func:`arrival` saw, then every row is
+    written. ``ConflictError`` if any authority changed or any id is taken (the caller's
+    transaction then fails, and it stores each demand alone to say which)."""
+    now = db_time(services.clock())
+    seen: dict[str, str] = {}
+    rows = []
+    for new, state, values in arrivals:
+        authority = new.authority
+        if authority is None:
+            raise AuthError("a demand sent through the API must come from a registered authority")
+        if seen.setdefault(authority.id, stored_record(authority)) != stored_record(authority):
+            raise ConflictError("two demands name their authority differently")
+        rows.append({**new.values, **values, "state": state.value, "updated_at": now,
+                     "arrival_channels": _arrival_channels(new.demand, authority)})  # fmt: skip
+    found = dict(select_in(conn, _RECORDS, list(seen)))
+    if found != seen:
+        raise ConflictError("an authority changed while its demand arrived")
+    stored = insert_rows(conn, demands, rows, "ON CONFLICT (id) DO NOTHING RETURNING id")
+    if len(stored) != len(rows):
+        raise ConflictError("a demand's id is taken")
+    _store_parts(conn, [(new, now if state in ANSWERED else None) for new, state, _ in arrivals])
+
+
+_RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"
+
+
+def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | None]]) -> None:
+    """New demands' targets, documents and response clocks (met at the time given, if
+    any), one statement per table (a new demand has none of them yet: they are inserted
+    without looking)."""
+    targets, documents, clocks = [], [], []
+    for new, met_at in arrivals:
+        demand = new.demand
+        targets += [
+            {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
+            for i, t in enumerate(demand.targets)
+        ]
+        if new.document is not None:
+            documents.append({
+                "demand_id": demand.id, "sha256": demand.instrument.document_sha256,
+                "data": new.document, "received_at": db_time(demand.received_at),
+            })  # fmt: skip
+        clock = response_clock(demand)
+        clocks.append({
+            "demand_id": demand.id, "kind": clock.kind.value,
+            "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
+            "met_at": met_at,
+        })  # fmt: skip
+    insert_rows(conn, demand_targets, targets)
+    insert_rows(conn, demand_documents, documents)
+    insert_rows(conn, demand_clocks, clocks)
 
 
 _INSERT_NEW = per_dialect(

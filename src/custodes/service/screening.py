@@ -31,7 +31,7 @@ judges it again under the same pack and must get the same findings.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -73,6 +73,7 @@ from .demands import (
     check_sender,
     receive_demand,
     store_arrival_as,
+    store_arrivals_as,
     with_document,
 )
 from .judgements import Scope, Screening, format_scope, format_screening, initial_scope
@@ -342,20 +343,29 @@ def receive_and_screen(
     signature: SignatureStatus,
     document: bytes | None = None,
     body: bytes | None = None,
+    sender: Authority | None = None,
+    answer: Callable[[DemandRecord], Callable[[Connection], object]] | None = None,
 ) -> DemandRecord:
     """Receive a demand sent through the signed API and screen it at once, as the API does
     with every demand: :func:`~custodes.service.demands.receive_demand` and
     :func:`screen_demand` in one transaction, which stores the demand, makes all three moves
     and logs ``demand.received``, ``demand.screened`` and the event of where the demand went.
 
-    The demand is judged before the transaction, as :func:`screen_demand` judges it. If
-    anything fails (``CustodesError``), nothing was stored, and the two use-cases run one
-    after the other instead: a demand that cannot be received is refused with their error;
-    one that was received but cannot be screened stays ``received``, for staff to screen."""
+    The demand is judged before the transaction, as :func:`screen_demand` judges it, against
+    its authority as ``sender`` says (the caller looked it up a moment ago; None: it is
+    looked up here): the transaction stores the demand only while the authority is still
+    registered exactly so. ``answer``, if given, is told the record the transaction will
+    store before it begins, and returns more work for that transaction (the API keeps its
+    answer to the request with the demand). If anything fails (``CustodesError``), nothing
+    was stored, and the two use-cases run one after the other instead, without ``answer``:
+    a demand that cannot be received is refused with their error; one that was received but
+    cannot be screened stays ``received``, for staff to screen."""
     try:
         checked = with_document(demand, document)
         with services.store.read() as conn:
-            authority = find_authority(conn, checked.authority_id)
+            authority = sender
+            if authority is None or authority.id != checked.authority_id:
+                authority = find_authority(conn, checked.authority_id)
             named = volume(services, conn, checked)
         screening = _judge(services, checked, authority, signature=signature,
                            callback=CallbackStatus.NONE, named=named)  # fmt: skip
@@ -366,15 +376,45 @@ def receive_and_screen(
         check_transition(DemandState.RECEIVED, DemandState.SCREENED)
         check_transition(DemandState.SCREENED, outcome.state)
         values = {**outcome.screened, **outcome.values}
-
-        def work(conn: Connection) -> None:
-            store_arrival_as(services, conn, new, outcome.state, values)
-            log_events(conn, services, [new.event, *outcome.events])
-
-        services.write(work)
+        record = _arrived(new, outcome)
+        more = None if answer is None else answer(record)
+        ready = _Ready(services, new, outcome.state, values, (new.event, *outcome.events), more)
+        services.store.writer.submit_merged("service.receive_and_screen", [ready], _store_all)
     except CustodesError:
         return _receive_then_screen(services, demand, signature, document, body)
-    return _arrived(new, outcome)
+    return record
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A demand received and screened, ready for its transaction."""
+
+    services: Services
+    new: Arrival
+    state: DemandState
+    values: dict[str, Any]
+    events: tuple[DemandEvent, ...]
+    more: Callable[[Connection], object] | None
+
+
+def _store_all(conn: Connection, ready: list[_Ready]) -> list[None]:
+    """The transaction of :func:`receive_and_screen`, for every demand ready in one group
+    commit: their rows, their answers, then all their events in one append. If any of them
+    fails, the writer rolls back and stores each alone, which raises that one's own error
+    to it."""
+    services = ready[0].services
+    if len(ready) == 1:
+        [one] = ready
+        store_arrival_as(services, conn, one.new, one.state, one.values)
+    elif any(r.services is not services for r in ready):
+        raise ConflictError("demands ready under different services are stored alone")
+    else:
+        store_arrivals_as(services, conn, [(r.new, r.state, r.values) for r in ready])
+    for r in ready:
+        if r.more is not None:
+            r.more(conn)
+    log_events(conn, services, [e for r in ready for e in r.events])
+    return [None] * len(ready)
 
 
 def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:

@@ -3,8 +3,8 @@
 :func:`open_store` connects, brings the schema up to date through the Alembic migrations and
 returns a :class:`Store`. Writes go through :meth:`Store.write`, which hands the work to the
 store's :class:`~custodes.store.writer.Writer`: concurrent writers share one transaction and one
-durable commit (group commit), each in its own savepoint so that one failure does not undo the
-others. Reads use :meth:`Store.read`.
+durable commit (group commit), and one failure does not undo the others (the batch runs again,
+each in its own savepoint). Reads use :meth:`Store.read`.
 
 Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps its default
 ``synchronous_commit=on``. A write returns only after its commit is durable.

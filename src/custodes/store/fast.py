@@ -51,18 +51,25 @@ def _plan(
 ) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
     types = [table.c[c].type.dialect_impl(dialect) for c in columns]
     processors = tuple(t.bind_processor(dialect) for t in types)
-    head = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+    quote = dialect.identifier_preparer.quote
+    head = f"INSERT INTO {table.name} ({', '.join(quote(c) for c in columns)}) VALUES "
     return head, processors
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert ``rows`` (each with the same keys) into ``table`` in the caller's transaction."""
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], clause: str = ""
+) -> list[tuple[Any, ...]]:
+    """Insert ``rows`` (each with the same keys) into ``table`` in the caller's transaction.
+    ``clause`` follows the values (``ON CONFLICT ...``, ``RETURNING ...``, written so that
+    both dialects read it); the rows a ``RETURNING`` clause returns are returned."""
     if not rows:
-        return
+        return []
     columns = tuple(rows[0])
     head, processors = _plan(conn.dialect, table, columns)
     m = mark(conn.dialect)
     one = "(" + ", ".join([m] * len(columns)) + ")"
+    tail = " " + clause if clause else ""
+    out: list[tuple[Any, ...]] = []
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(rows), CHUNK):
@@ -74,9 +81,12 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
                 for name, process in zip(columns, processors, strict=True):
                     v = row[name]
                     values.append(v if process is None or v is None else process(v))
-            cursor.execute(head + ", ".join([one] * len(chunk)), values)
+            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
+            if cursor.description is not None:
+                out.extend(tuple(r) for r in cursor.fetchall())
     finally:
         cursor.close()
+    return out
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:

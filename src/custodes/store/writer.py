@@ -218,9 +218,10 @@ class Writer:
                 self._conn = None
 
     def _commit(self, batch: list[_Work]) -> None:
-        if _single_run(batch) and self._commit_fast(batch):
-            return
-        if not self._careful and self._commit_optimistic(batch):
+        if _single_run(batch):
+            if self._commit_fast(batch):
+                return
+        elif not self._careful and self._commit_optimistic(batch):
             return
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:

@@ -232,7 +232,8 @@ def submit_demand(call: Submitting, request: Request) -> Response:
     """Submit a demand; it is recorded, screened, and its status answered."""
     services = services_of(request)
     _check_json(request)
-    assert call.once is not None
+    once = call.once
+    assert once is not None
 
     def operation() -> Response:
         raw = read_json(call.body, limit=MAX_DEMAND_BYTES)
@@ -241,12 +242,23 @@ def submit_demand(call: Submitting, request: Request) -> Response:
         )
         owner = "authority:" + call.authority.id
         document = staged_document(services, owner, demand.instrument.document_sha256)
+        answered: list[tuple[DemandRecord, Response]] = []
+
+        def answer(record: DemandRecord) -> Callable[[sa.Connection], None]:
+            response = _status_response(services, record, 201, new=True)
+            answered.append((record, response))
+            return lambda conn: once.keep_in(conn, response)
+
         record = receive_and_screen(
-            services, demand, signature=SignatureStatus.VALID, document=document, body=call.body
-        )
+            services, demand, signature=SignatureStatus.VALID, document=document,
+            body=call.body, sender=call.authority, answer=answer,
+        )  # fmt: skip
+        for stored, response in answered:
+            if stored is record:  # the answer was kept with the demand
+                return response
         return _status_response(services, record, 201, new=True)
 
-    return call.once.run(operation)
+    return once.run(operation)
 
 
 def list_demands(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -48,7 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import per_dialect
+from custodes.store.fast import insert_rows, per_dialect
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -64,6 +64,7 @@ __all__ = [
     "IdempotentCall",
     "ShownOnceError",
     "StaffOnce",
+    "claim_together",
     "idempotency_key",
     "request_fingerprint",
     "staff_once",
@@ -141,6 +142,8 @@ class IdempotentCall:
     """The kept answer, once :meth:`claim_in` found one."""
     started: bool = False
     """Whether :meth:`run` began (after which it keeps or releases the key itself)."""
+    kept: Response | None = None
+    """The answer :meth:`keep_in` last kept inside the operation's own transaction."""
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
@@ -192,24 +195,28 @@ class IdempotentCall:
         except BaseException:
             self._release()
             raise
+        if self.kept is response and not secret:  # kept with what the operation did
+            return response
         kept = response
         if secret:
             kept = problem_for(ShownOnceError("the secret was shown in the first answer only"))
         self._keep(kept)
         return response
 
+    def keep_in(self, conn: Connection, response: Response) -> None:
+        """Inside the operation's own transaction: keep ``response`` as the answer, with
+        what the operation did. :meth:`run` then keeps nothing more if the operation
+        answers with this very response; if that transaction was rolled back, the operation
+        answers with another, and :meth:`run` keeps that one."""
+        conn.execute(_KEEP, {**self._where, **_answer(response)})
+        self.kept = response
+
     @property
     def _where(self) -> dict[str, str]:
         return {"b_principal": self.principal, "b_key": self.key}
 
     def _keep(self, response: Response) -> None:
-        values = {
-            **self._where,
-            "status": response.status_code,
-            "content_type": response.headers.get("content-type"),
-            "location": response.headers.get("location"),
-            "body": bytes(response.body),
-        }
+        values = {**self._where, **_answer(response)}
         self.services.store.write(lambda conn: conn.execute(_KEEP, values))
 
     def abandon(self) -> None:
@@ -223,6 +230,36 @@ class IdempotentCall:
             self.services.store.write(lambda conn: conn.execute(_RELEASE, self._where))
         except CustodesError:
             log.exception("could not release Idempotency-Key of %s", self.principal)
+
+
+def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
+    """:meth:`IdempotentCall.claim_in` for several calls, one statement for all: True if
+    every key was free, and each call is claimed. False if one was not: the caller then rolls
+    back and claims each alone, which says what became of that one."""
+    for call in calls:
+        call.claimed, call.replay = False, None
+    if any(hash(call.key) % 64 == 0 for call in calls):  # now and then, forget expired ones
+        conn.execute(_FORGET, {"now": max(call.now for call in calls)})
+    rows = [
+        {"principal": c.principal, "key": c.key, "fingerprint": c.fingerprint,
+         "created_at": c.now, "expires_at": c.expires_at}
+        for c in calls
+    ]  # fmt: skip
+    claimed = insert_rows(conn, api_idempotency, rows, "ON CONFLICT DO NOTHING RETURNING key")
+    if len(claimed) != len(calls):
+        return False
+    for call in calls:
+        call.claimed = True
+    return True
+
+
+def _answer(response: Response) -> dict[str, object]:
+    return {
+        "status": response.status_code,
+        "content_type": response.headers.get("content-type"),
+        "location": response.headers.get("location"),
+        "body": bytes(response.body),
+    }
 
 
 _t = api_idempotency

@@ -24,7 +24,7 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -38,11 +38,11 @@ from custodes.policy import authorize
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import per_dialect
+from custodes.store.fast import insert_rows, per_dialect
 
 from .context import ApiConfig, config_of, services_of
-from .idempotency import IdempotentCall, idempotency_key, request_fingerprint
-from .limits import count_request
+from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
+from .limits import count_many, count_request
 from .signatures import (
     KeyRevokedError,
     SignatureReplayedError,
@@ -148,6 +148,18 @@ _SPEND = per_dialect(
 _FORGET_NONCES = api_nonces.delete().where(api_nonces.c.expires_at < sa.bindparam("now"))
 
 
+@dataclass(frozen=True)
+class _Admission:
+    """What one signed request spends, counts and claims at the gate."""
+
+    verified: Verified
+    bucket: str
+    limit: int
+    window: timedelta
+    now: datetime
+    once: IdempotentCall | None
+
+
 def _admit(
     services: Services,
     config: ApiConfig,
@@ -155,18 +167,47 @@ def _admit(
     authority: Authority,
     once: IdempotentCall | None,
 ) -> None:
-    now = services.clock()
+    """Spend the nonce, count the request, claim its key: merged by the store's writer with
+    the other requests at the gate in its batch (:func:`_admit_all`)."""
+    one = _Admission(verified, "authority:" + authority.id, config.authority_rate,
+                     config.rate_window, services.clock(), once)  # fmt: skip
+    services.store.writer.submit_merged("web.intake.admit", [one], _admit_all)
 
-    def work(conn: Connection) -> None:
-        _remember_nonce(conn, verified, now)
-        count_request(
-            conn, "authority:" + authority.id, limit=config.authority_rate,
-            window=config.rate_window, now=now,
-        )  # fmt: skip
-        if once is not None:
-            once.claim_in(conn)
 
-    services.store.write(work)
+class _OneByOne(Exception):
+    """Some request of a merged admission is refused: admit each alone, to say which."""
+
+
+def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
+    """Every admission in three statements (nonces, counts, claims). If any request is
+    refused (a spent nonce, a rate passed, a key taken), this raises, and the writer rolls
+    back and admits each request alone, which raises that request's own error to it."""
+    if len(admissions) == 1:
+        [one] = admissions
+        _remember_nonce(conn, one.verified, one.now)
+        count_request(conn, one.bucket, limit=one.limit, window=one.window, now=one.now)
+        if one.once is not None:
+            one.once.claim_in(conn)
+        return [None]
+    now = max(a.now for a in admissions)
+    nonces = [
+        {"key_id": a.verified.keyid, "nonce": a.verified.nonce,
+         "expires_at": a.verified.remember_until}
+        for a in admissions
+    ]  # fmt: skip
+    fresh = insert_rows(conn, api_nonces, nonces, "ON CONFLICT DO NOTHING RETURNING nonce")
+    if len(fresh) != len(admissions) or len({(a.limit, a.window) for a in admissions}) > 1:
+        raise _OneByOne
+    if any(a.verified.nonce[-1] in "AQgw" for a in admissions):  # forget spent nonces
+        conn.execute(_FORGET_NONCES, {"now": now})
+    first = admissions[0]
+    buckets = [a.bucket for a in admissions]
+    if not count_many(conn, buckets, limit=first.limit, window=first.window, now=now):
+        raise _OneByOne
+    calls = [a.once for a in admissions if a.once is not None]
+    if calls and not claim_together(conn, calls):
+        raise _OneByOne
+    return [None] * len(admissions)
 
 
 def _admitted(request: Request, action: str, body: bytes) -> SignedCall:

@@ -18,7 +18,8 @@ raises :class:`~custodes.errors.RateLimitError` (with ``retry_after`` seconds) p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,9 +31,16 @@ from custodes.errors import RateLimitError
 from custodes.model import MAX_DEMAND_BYTES
 from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
 from custodes.store.api_tables import api_rate_windows
-from custodes.store.fast import per_dialect
+from custodes.store.fast import insert_rows, per_dialect
 
-__all__ = ["BodyLimit", "BodyTooLarge", "body_limit_for", "count_request", "window_start"]
+__all__ = [
+    "BodyLimit",
+    "BodyTooLarge",
+    "body_limit_for",
+    "count_many",
+    "count_request",
+    "window_start",
+]
 
 _DEMAND_PATHS = re.compile(r"/v1/(staff/)?demands(/[^/]+/amendments)?")
 _DOCUMENT_PATHS = re.compile(r"/v1/(staff/)?documents")
@@ -116,6 +124,30 @@ def count_request(
         )
     return count
 
+
+def count_many(
+    conn: Connection, buckets: Sequence[str], *, limit: int, window: timedelta, now: datetime
+) -> bool:
+    """:func:`count_request` for one request per bucket named (a bucket may be named more
+    than once), one statement for all: True if every bucket stays within ``limit``. False
+    if one passes it: the caller then rolls back and counts each request alone, which says
+    which one passed."""
+    start = window_start(now, window)
+    n = Counter(buckets)
+    rows = [{"bucket": b, "window": start, "count": k} for b, k in n.items()]
+    counted = insert_rows(conn, api_rate_windows, rows, _COUNT_MANY)
+    if any(count > limit for _, count in counted):
+        return False
+    for bucket, count in counted:
+        if count == n[bucket]:  # first of a new window: forget the old ones
+            conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
+    return True
+
+
+_COUNT_MANY = (
+    'ON CONFLICT (bucket, "window") DO UPDATE SET count = api_rate_windows.count + '
+    "excluded.count RETURNING bucket, count"
+)
 
 _t = api_rate_windows
 _COUNT = per_dialect(
