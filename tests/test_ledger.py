@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,13 @@ import sqlalchemy as sa
 
 from custodes.audit.logcheck import LogVerificationError, dir_fetcher, verify_log
 from custodes.deployment import Deployment, init_data_dir, open_deployment
-from custodes.errors import EntryTooLargeError, ForkError, InputError, TileConflictError
+from custodes.errors import (
+    EntryTooLargeError,
+    ForkError,
+    InputError,
+    LedgerError,
+    TileConflictError,
+)
 from custodes.settings import load_settings
 from custodes.store.tables import log_checkpoints, log_entries, log_tiles
 from custodes.tlog import (
@@ -215,3 +222,43 @@ def test_entries_table_rejects_rewrites(dep: Deployment) -> None:
     dep.ledger.append([b"a"])
     with pytest.raises(sa.exc.IntegrityError), dep.store.transaction() as conn:
         conn.execute(log_entries.insert().values(idx=1, leaf_hash=leaf_hash(b"a"), data=b"a"))
+
+
+def test_a_late_commit_of_a_dead_leader_is_refused_not_overwritten(
+    dep: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader killed with its integration in flight may still commit it after its lock
+    went with its session. If its checkpoint lands between our check and our insert, we
+    refuse to sign over it, store and publish nothing, and the next integration succeeds on
+    top of it."""
+    import custodes.ledger.sequencer as sequencer_module
+
+    dep.ledger.append([b"a", b"b"])
+    first = dep.sequencer.integrate()
+    assert first is not None
+    dep.ledger.append([b"c"])
+    real_latest = sequencer_module._latest
+    calls = {"n": 0}
+
+    def racing_latest(conn: sa.Connection) -> tuple[int, bytes]:
+        found = real_latest(conn)
+        calls["n"] += 1
+        if calls["n"] == 2:  # the check inside the storing transaction: the dead leader lands
+            conn.execute(
+                log_checkpoints.insert().values(
+                    size=3, root=b"\x00" * 32, note="late", created_at=datetime.now(UTC)
+                )
+            )
+        return found
+
+    monkeypatch.setattr(sequencer_module, "_latest", racing_latest)
+    before = (dep.settings.log_dir / "checkpoint").read_bytes()
+    with pytest.raises(LedgerError, match="another sequencer integrated concurrently"):
+        dep.sequencer.integrate()
+    assert (dep.settings.log_dir / "checkpoint").read_bytes() == before
+    with dep.store.read() as conn:
+        sizes = sorted(conn.execute(sa.select(log_checkpoints.c.size)).scalars())
+    assert sizes == [2]  # our transaction (with the late row inside it) rolled back whole
+    monkeypatch.setattr(sequencer_module, "_latest", real_latest)
+    signed = dep.sequencer.integrate()
+    assert signed is not None and signed.checkpoint.size == 3

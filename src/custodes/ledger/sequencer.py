@@ -178,6 +178,28 @@ class Sequencer:
         note = sign_note(format_checkpoint(cp), self.signer)
         if self.cosign is not None:  # witnesses cosign before anything is stored or published
             note = self.cosign(note, lambda old: self._prove_from(old, end, overlay))
+        try:
+            self._store_checkpoint(changed, old_size, end, root, note)
+        except sa.exc.IntegrityError:
+            # A leader that died with its integration in flight can still commit it after
+            # its lock went with its session: its checkpoint of this size took the key first.
+            # Nothing of ours was stored or published; integrate again on top of it.
+            raise LedgerError("another sequencer integrated concurrently") from None
+        bundles = list(_bundles(first, [bytes(r[2]) for r in rows]))
+        self.publisher.write_immutable(
+            [(format_tile_path(t), d) for t, d in changed]
+            + [(format_tile_path(t), d) for t, d in bundles]
+        )
+        self.publisher.write_checkpoint(note)
+        log.info("integrated size=%d added=%d", end, end - old_size)
+        self._note_size(end)
+        return SignedCheckpoint(cp, note)
+
+    def _store_checkpoint(
+        self, changed: list[tuple[Tile, bytes]], old_size: int, end: int, root: bytes, note: bytes
+    ) -> None:
+        """Store the new tiles and the signed checkpoint, unless another sequencer stored one
+        since ``old_size`` was read."""
         with self.store.transaction() as conn:
             if _latest(conn)[0] != old_size and old_size:
                 raise LedgerError("another sequencer integrated concurrently")
@@ -199,15 +221,6 @@ class Sequencer:
                     size=end, root=root, note=note.decode(), created_at=self.clock()
                 )
             )
-        bundles = list(_bundles(first, [bytes(r[2]) for r in rows]))
-        self.publisher.write_immutable(
-            [(format_tile_path(t), d) for t, d in changed]
-            + [(format_tile_path(t), d) for t, d in bundles]
-        )
-        self.publisher.write_checkpoint(note)
-        log.info("integrated size=%d added=%d", end, end - old_size)
-        self._note_size(end)
-        return SignedCheckpoint(cp, note)
 
     def _prove_from(
         self, old: int, size: int, overlay: dict[tuple[int, int], bytes]
