@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -238,12 +239,13 @@ def test_a_late_commit_of_a_dead_leader_is_refused_not_overwritten(
     assert first is not None
     dep.ledger.append([b"c"])
     real_latest = sequencer_module._latest
-    calls = {"n": 0}
+    real_store = sequencer_module.Sequencer._store_checkpoint
+    storing = {"now": False}
 
     def racing_latest(conn: sa.Connection) -> tuple[int, bytes]:
         found = real_latest(conn)
-        calls["n"] += 1
-        if calls["n"] == 2:  # the check inside the storing transaction: the dead leader lands
+        if storing["now"]:  # the check inside the storing transaction: the dead leader lands
+            storing["now"] = False
             conn.execute(
                 log_checkpoints.insert().values(
                     size=3, root=b"\x00" * 32, note="late", created_at=datetime.now(UTC)
@@ -251,6 +253,11 @@ def test_a_late_commit_of_a_dead_leader_is_refused_not_overwritten(
             )
         return found
 
+    def store(self: Any, *args: Any) -> None:
+        storing["now"] = True
+        real_store(self, *args)
+
+    monkeypatch.setattr(sequencer_module.Sequencer, "_store_checkpoint", store)
     monkeypatch.setattr(sequencer_module, "_latest", racing_latest)
     before = (dep.settings.log_dir / "checkpoint").read_bytes()
     with pytest.raises(LedgerError, match="another sequencer integrated concurrently"):
@@ -262,3 +269,36 @@ def test_a_late_commit_of_a_dead_leader_is_refused_not_overwritten(
     monkeypatch.setattr(sequencer_module, "_latest", real_latest)
     signed = dep.sequencer.integrate()
     assert signed is not None and signed.checkpoint.size == 3
+
+
+def test_a_leader_publishes_what_a_dead_leader_stored_but_never_published(
+    tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """b leads, then a leads and dies between storing its checkpoint and publishing it; when
+    b leads again with nothing new to integrate, it still publishes a's checkpoint with every
+    file it needs."""
+    a = _deployment(tmp_path, database_url)
+    b = _deployment(tmp_path, database_url)
+    try:
+        b.ledger.append([b"one", b"two"])
+        assert b.sequencer.integrate() is not None
+        b.sequencer.lock.release()
+        a.ledger.append([f"entry {i}".encode() for i in range(300)])
+
+        def dies(*_: object) -> int:
+            raise RuntimeError("killed before publishing")
+
+        assert a.sequencer.republish() == 0  # a has seen b's checkpoint published
+        monkeypatch.setattr(a.sequencer.publisher, "write_immutable", dies)
+        with pytest.raises(RuntimeError):
+            a.sequencer.integrate()
+        a.sequencer.lock.release()
+        stored = b.ledger.latest_checkpoint()
+        assert stored is not None and stored.checkpoint.size == 302
+        assert b.sequencer.integrate() is None  # nothing new to integrate
+        result = verify_log(dir_fetcher(b.settings.log_dir), b.verifier)
+        assert result.entries == 302
+        assert (b.settings.log_dir / "checkpoint").read_bytes() == stored.note
+    finally:
+        a.close()
+        b.close()

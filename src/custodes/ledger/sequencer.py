@@ -125,7 +125,9 @@ class Sequencer:
         self._integrated = threading.Condition()
         self._wake = threading.Event()
         self._size = -1
-        self._republished = False
+        self._published: int | None = None
+        """Size of the checkpoint this process last saw on disk with all its files (None:
+        not looked yet)."""
 
     # -- integration -------------------------------------------------------------------------
 
@@ -134,9 +136,13 @@ class Sequencer:
         process is not the leader."""
         if not self.lock.try_acquire():
             return None
-        if not self._republished:
+        with self.store.read() as conn:
+            old_size, old_root = _latest(conn)
+        if old_size != self._published:
+            # At start, and whenever another leader stored a checkpoint (one that died with
+            # its integration in flight can commit it after its lock went with its session,
+            # without publishing it): write what the stored checkpoint needs first.
             self.republish()
-            self._republished = True
         with self.store.read() as conn:
             old_size, old_root = _latest(conn)
             next_index = int(conn.execute(sa.select(log_state.c.next_index)).scalar_one())
@@ -183,7 +189,8 @@ class Sequencer:
         except sa.exc.IntegrityError:
             # A leader that died with its integration in flight can still commit it after
             # its lock went with its session: its checkpoint of this size took the key first.
-            # Nothing of ours was stored or published; integrate again on top of it.
+            # Nothing of ours was stored or published; the next integration publishes its
+            # files and goes on top of it.
             raise LedgerError("another sequencer integrated concurrently") from None
         bundles = list(_bundles(first, [bytes(r[2]) for r in rows]))
         self.publisher.write_immutable(
@@ -191,6 +198,7 @@ class Sequencer:
             + [(format_tile_path(t), d) for t, d in bundles]
         )
         self.publisher.write_checkpoint(note)
+        self._published = end
         log.info("integrated size=%d added=%d", end, end - old_size)
         self._note_size(end)
         return SignedCheckpoint(cp, note)
@@ -249,6 +257,7 @@ class Sequencer:
                 .limit(1)
             ).first()
             if row is None:
+                self._published = 0
                 return 0
             size, note = int(row[0]), row[1].encode()
             read = StoredTiles(conn)
@@ -273,6 +282,7 @@ class Sequencer:
         written = self.publisher.write_immutable(files)
         if self.publisher.read_checkpoint() != note:
             self.publisher.write_checkpoint(note)
+        self._published = size
         if written:
             log.info("republished files=%d size=%d", written, size)
         return written
