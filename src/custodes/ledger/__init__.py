@@ -71,7 +71,11 @@ class Ledger:
         ``new`` says the entries cannot be in the log yet (each event carries new salts or
         a nonce), which saves looking for them; one that is all the same fails the insert on
         its unique leaf hash, and the transaction with it."""
-        data = _checked(entries)
+        return self._append_checked(conn, _checked(entries), new=new)
+
+    def _append_checked(
+        self, conn: Connection, data: list[bytes], *, new: bool = False
+    ) -> list[int]:
         hashes = [leaf_hash(e) for e in data]
         # The hottest statements in custodes: straight to the driver (custodes.store.fast).
         known: dict[bytes, int] = {}
@@ -107,8 +111,8 @@ class Ledger:
         """Append and return the indexes once the entries are durable.
 
         Concurrent callers share one transaction and one commit (group commit)."""
-        data = _checked(entries)
-        return self.store.writer.submit_merged("ledger.append", data, self.append_in)
+        data = _checked(entries)  # here, so that bad input fails its own caller alone
+        return self.store.writer.submit_merged("ledger.append", data, self._append_checked)
 
     def size(self) -> int:
         """Entries accepted so far, integrated or not."""

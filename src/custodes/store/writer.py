@@ -218,10 +218,9 @@ class Writer:
                 self._conn = None
 
     def _commit(self, batch: list[_Work]) -> None:
-        if _single_run(batch):
-            if self._commit_fast(batch):
-                return
-        elif not self._careful and self._commit_optimistic(batch):
+        # One run (a single request, or merged requests of one key) always tries the plain
+        # transaction first; a mixed batch only while no recent batch had a failure.
+        if (_single_run(batch) or not self._careful) and self._commit_optimistic(batch):
             return
         outcomes: list[tuple[_Work, bool, Any]] = []
         try:
@@ -235,9 +234,7 @@ class Writer:
                 for group in merged.values():
                     outcomes += _run_merged(conn, group)
         except Exception as exc:  # the commit itself failed: nobody's work is durable
-            log.warning("group commit failed batch=%d error=%s", len(batch), exc)
-            for work in batch:
-                work.set_exception(exc)
+            self._fail(batch, exc)
             return
         self._careful = not all(ok for _, ok, _ in outcomes)
         for work, ok, value in outcomes:
@@ -247,14 +244,17 @@ class Writer:
                 work.set_exception(value)
 
     def _commit_optimistic(self, batch: list[_Work]) -> bool:
-        """Every request in one transaction, without savepoints. False (nothing committed, the
-        writer careful from now on) if any request failed, so that the careful path can run
-        each in its own savepoint; a failed commit fails every request, as on that path."""
+        """Every request in one transaction, without savepoints. False (nothing committed) if
+        it failed, so that the careful path can run each request in its own savepoint; a
+        lone request gets its failure at once, and a mixed batch whose commit itself failed
+        fails every request, as on the careful path."""
+        single = _single_run(batch)
         outcomes: list[tuple[_Work, Any]] = []
+        failure: Exception | None = None
         try:
             with self._transaction() as conn:
-                merged: dict[str, list[_Work]] = {}
                 try:
+                    merged: dict[str, list[_Work]] = {}
                     for work in batch:
                         if work.fn is not None:
                             outcomes.append((work, work.fn(conn)))
@@ -264,48 +264,42 @@ class Writer:
                         run = group[0].run
                         assert run is not None
                         value = run(conn, [item for work in group for item in work.items])
-                        at = 0
-                        for work in group:
-                            outcomes.append((work, value[at : at + len(work.items)]))
-                            at += len(work.items)
+                        outcomes += _shares(group, value)
                 except Exception as exc:
+                    failure = exc
                     raise _RolledBack from exc
         except _RolledBack:
-            self._careful = True
-            return False
+            pass
         except Exception as exc:  # the commit itself failed: nobody's work is durable
-            log.warning("group commit failed batch=%d error=%s", len(batch), exc)
-            for work in batch:
-                work.set_exception(exc)
-            return True
+            if not single:
+                self._fail(batch, exc)
+                return True
+            failure = exc
+        if failure is not None:
+            if len(batch) == 1:
+                batch[0].set_exception(failure)
+                return True
+            if not single:
+                self._careful = True
+            return False
         for work, value in outcomes:
             work.set_result(value)
         return True
 
-    def _commit_fast(self, batch: list[_Work]) -> bool:
-        """One run, no savepoints; False (nothing committed) if it failed, so that the
-        careful path can retry each request alone."""
-        try:
-            with self._transaction() as conn:
-                if batch[0].fn is not None:
-                    value = batch[0].fn(conn)
-                else:
-                    run = batch[0].run
-                    assert run is not None
-                    value = run(conn, [item for work in batch for item in work.items])
-        except Exception as exc:
-            if len(batch) == 1:
-                batch[0].set_exception(exc)
-                return True
-            return False
-        if batch[0].fn is not None:
-            batch[0].set_result(value)
-            return True
-        at = 0
+    def _fail(self, batch: list[_Work], exc: Exception) -> None:
+        log.warning("group commit failed batch=%d error=%s", len(batch), exc)
         for work in batch:
-            work.set_result(value[at : at + len(work.items)])
-            at += len(work.items)
-        return True
+            work.set_exception(exc)
+
+
+def _shares(group: list[_Work], value: list[Any]) -> list[tuple[_Work, list[Any]]]:
+    """Each request's share of a merged run's results, one per item, in order."""
+    out = []
+    at = 0
+    for work in group:
+        out.append((work, value[at : at + len(work.items)]))
+        at += len(work.items)
+    return out
 
 
 def _single_run(batch: list[_Work]) -> bool:
@@ -337,9 +331,4 @@ def _run_merged(conn: Connection, group: list[_Work]) -> list[tuple[_Work, bool,
     if not ok:
         log.warning("merged work failed, retrying alone requests=%d", len(group))
         return [(work, *_attempt(conn, work)) for work in group]
-    out: list[tuple[_Work, bool, Any]] = []
-    at = 0
-    for work in group:
-        out.append((work, True, value[at : at + len(work.items)]))
-        at += len(work.items)
-    return out
+    return [(work, True, share) for work, share in _shares(group, value)]
