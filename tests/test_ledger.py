@@ -302,3 +302,38 @@ def test_a_leader_publishes_what_a_dead_leader_stored_but_never_published(
     finally:
         a.close()
         b.close()
+
+
+def test_two_writers_appending_the_same_entries_get_one_index_each(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two processes' writers (two deployments on one database) append overlapping entries
+    at once, some already in the log: every entry is stored once, every caller gets that
+    entry's one index, and the log stays dense."""
+    first = _deployment(tmp_path, database_url)
+    second = _deployment(tmp_path, database_url)
+    try:
+        first.ledger.append([b"e3", b"e7"])
+        answers: list[tuple[bytes, int]] = []
+        barrier = threading.Barrier(8)
+
+        def work(w: int) -> None:
+            d = first if w % 2 else second
+            barrier.wait()
+            for r in range(10):
+                batch = [f"e{(w + r + k) % 12}".encode() for k in range(3)]
+                answers.extend(zip(batch, d.ledger.append(batch), strict=True))
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert first.ledger.size() == 12
+        stored = {first.ledger.entry(i): i for i in range(12)}
+        assert sorted(stored) == sorted(f"e{i}".encode() for i in range(12))
+        for entry, index in answers:
+            assert stored[entry] == index
+    finally:
+        second.close()
+        first.close()

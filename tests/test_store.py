@@ -271,3 +271,57 @@ def test_a_pooled_connection_dropped_while_it_rested_is_replaced(
     with s.read() as conn:
         assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
     s.close()
+
+
+def test_release_hands_on_past_a_caller_that_stopped_waiting() -> None:
+    """Callers of a settled batch are woken one after another, each waking the next; one
+    whose wait was interrupted (nobody to hand on) must not leave the rest asleep."""
+    from custodes.store.writer import _release, _Work
+
+    works = [_Work(items=[i]) for i in range(6)]
+    for i, w in enumerate(works):
+        w.set_result([i])
+    works[0]._gone = True  # the first in line was interrupted before its turn
+    works[3]._gone = True
+    got: dict[int, object] = {}
+
+    def wait(i: int) -> None:
+        got[i] = works[i].result()
+
+    threads = [threading.Thread(target=wait, args=(i,)) for i in (1, 2, 4, 5)]
+    for t in threads:
+        t.start()
+    _release(works)
+    for t in threads:
+        t.join(timeout=10)
+    assert got == {1: [1], 2: [2], 4: [4], 5: [5]}
+
+
+def test_a_failure_reaches_its_caller_through_the_relay(database_url: str) -> None:
+    s = open_store(database_url)
+    _with_probe(database_url)
+    errors: list[BaseException] = []
+    ok: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def work(w: int) -> None:
+        barrier.wait()
+
+        def insert(c: sa.Connection) -> None:
+            c.execute(probe.insert().values(id=0 if w % 2 else w + 100, v="x"))
+
+        try:
+            s.write(insert)
+            ok.append(w)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), "a caller was never woken"
+    # four writers want id 0: one of them wins, three fail; the four others all succeed
+    assert len(ok) == 5 and len(errors) == 3
+    s.close()

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import EntryTooLargeError, InputError, NotFoundError, StorageError
 from custodes.store import Store
-from custodes.store.fast import CHUNK, insert_rows, mark, select_in
+from custodes.store.fast import CHUNK, insert_count, mark, select_in
 from custodes.store.tables import log_checkpoints, log_entries, log_state
 from custodes.tlog import Checkpoint, leaf_hash, parse_checkpoint
 
@@ -30,6 +30,9 @@ MAX_ENTRY_SIZE = 65535
 
 _FIND = "SELECT leaf_hash, idx FROM log_entries WHERE leaf_hash IN ({in})"
 _RESERVE = "UPDATE log_state SET next_index = next_index + {mark} WHERE id = 1 RETURNING next_index"
+_SKIP_KNOWN = "ON CONFLICT (leaf_hash) DO NOTHING"
+_UNDO_ENTRIES = "DELETE FROM log_entries WHERE idx >= {mark}"
+_UNDO_COUNTER = "UPDATE log_state SET next_index = {mark} WHERE id = 1"
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,14 @@ class SignedCheckpoint:
 
     checkpoint: Checkpoint
     note: bytes
+
+
+def _run(conn: Connection, sql: str, value: int) -> None:
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format(mark=mark(conn.dialect)), (value,))
+    finally:
+        cursor.close()
 
 
 def _checked(entries: Sequence[bytes]) -> list[bytes]:
@@ -77,35 +88,55 @@ class Ledger:
         self, conn: Connection, data: list[bytes], *, new: bool = False
     ) -> list[int]:
         hashes = [leaf_hash(e) for e in data]
-        # The hottest statements in custodes: straight to the driver (custodes.store.fast).
-        known: dict[bytes, int] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, 0 if new else len(unique), CHUNK):
-            rows = select_in(conn, _FIND, unique[start : start + CHUNK])
-            known.update({bytes(h): int(i) for h, i in rows})
-        fresh = [h for h in unique if h not in known]
-        if not fresh:
-            return [known[h] for h in hashes]
-        # Reserve indexes by moving the counter; the row lock this takes serialises appenders
-        # until commit. An entry another process committed between the look-up above and this
-        # lock makes the insert below fail on the unique leaf hash, and the caller retries.
+        by_hash = dict(zip(hashes, data, strict=True))  # first appearance first
+        if new:
+            known: dict[bytes, int] = {}
+            rows = self._insert(conn, by_hash, known, clause="")
+        else:
+            # Most entries are new: insert them all, and look up the log only if some leaf
+            # hash was there already. Then the insert is undone (the counter lock is still
+            # ours, so nobody else saw it) and redone for the entries that are really new.
+            known = {}
+            rows = self._insert(conn, by_hash, known, clause=_SKIP_KNOWN)
+            if rows != len(by_hash):
+                base = min(known.values())
+                _run(conn, _UNDO_ENTRIES, base)
+                _run(conn, _UNDO_COUNTER, base)
+                known = {}
+                unique = list(by_hash)
+                for start in range(0, len(unique), CHUNK):
+                    found = select_in(conn, _FIND, unique[start : start + CHUNK])
+                    known.update({bytes(h): int(i) for h, i in found})
+                fresh = {h: e for h, e in by_hash.items() if h not in known}
+                if fresh:
+                    self._insert(conn, fresh, known, clause="")
+        return [known[h] for h in hashes]
+
+    @staticmethod
+    def _insert(
+        conn: Connection, entries: dict[bytes, bytes], known: dict[bytes, int], clause: str
+    ) -> int:
+        """Reserve indexes for ``entries`` (by leaf hash) by moving the counter, record them
+        in ``known``, insert the rows and return how many were inserted.
+
+        The counter's row lock serialises appenders until commit. An entry another process
+        committed before this lock makes the plain insert fail on the unique leaf hash (and
+        the caller retries); with ``clause`` it is skipped and the count comes out short."""
         cursor = conn.connection.cursor()
         try:
-            cursor.execute(_RESERVE.format(mark=mark(conn.dialect)), (len(fresh),))
+            cursor.execute(_RESERVE.format(mark=mark(conn.dialect)), (len(entries),))
             row = cursor.fetchone()
         finally:
             cursor.close()
         if row is None:
             raise StorageError("the log's counter row is missing: the schema is damaged")
-        next_index = int(row[0]) - len(fresh)
-        by_hash = dict(zip(hashes, data, strict=True))
+        next_index = int(row[0]) - len(entries)
         new_rows = []
-        for h in fresh:
+        for h, e in entries.items():
             known[h] = next_index
-            new_rows.append({"idx": next_index, "leaf_hash": h, "data": by_hash[h]})
+            new_rows.append({"idx": next_index, "leaf_hash": h, "data": e})
             next_index += 1
-        insert_rows(conn, log_entries, new_rows)
-        return [known[h] for h in hashes]
+        return insert_count(conn, log_entries, new_rows, clause)
 
     def append(self, entries: Sequence[bytes]) -> list[int]:
         """Append and return the indexes once the entries are durable.

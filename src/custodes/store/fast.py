@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from custodes.errors import StorageError
 
-__all__ = ["insert_rows", "mark", "per_dialect", "select_in"]
+__all__ = ["insert_count", "insert_rows", "mark", "per_dialect", "select_in"]
 
 T = TypeVar("T")
 
@@ -62,14 +62,29 @@ def insert_rows(
     """Insert ``rows`` (each with the same keys) into ``table`` in the caller's transaction.
     ``clause`` follows the values (``ON CONFLICT ...``, ``RETURNING ...``, written so that
     both dialects read it); the rows a ``RETURNING`` clause returns are returned."""
+    return _insert(conn, table, rows, clause)[0]
+
+
+def insert_count(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], clause: str = ""
+) -> int:
+    """As :func:`insert_rows`, but return how many rows were inserted (with ``ON CONFLICT
+    DO NOTHING``, fewer than given when some were there already)."""
+    return _insert(conn, table, rows, clause)[1]
+
+
+def _insert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], clause: str
+) -> tuple[list[tuple[Any, ...]], int]:
     if not rows:
-        return []
+        return [], 0
     columns = tuple(rows[0])
     head, processors = _plan(conn.dialect, table, columns)
     m = mark(conn.dialect)
     one = "(" + ", ".join([m] * len(columns)) + ")"
     tail = " " + clause if clause else ""
     out: list[tuple[Any, ...]] = []
+    count = 0
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(rows), CHUNK):
@@ -84,9 +99,10 @@ def insert_rows(
             cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
             if cursor.description is not None:
                 out.extend(tuple(r) for r in cursor.fetchall())
+            count += cursor.rowcount
     finally:
         cursor.close()
-    return out
+    return out, count
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:

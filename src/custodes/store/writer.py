@@ -24,9 +24,11 @@ writer waiting at that moment.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -44,12 +46,13 @@ MergedRun = Callable[[Connection, list[Any]], list[Any]]
 class _Work:
     """One request, and the lock its caller waits on until the writer settles it.
 
-    The lock is taken when the request is made and released by the writer once the outcome
-    is set: the cheapest hand-off between two threads CPython has (a ``Future`` costs a
-    condition variable and a list of waiters per request, which shows under 32 writers).
+    The lock is taken when the request is made and released once the outcome is set: the
+    cheapest hand-off between two threads CPython has (a ``Future`` costs a condition
+    variable and a list of waiters per request, which shows under 32 writers). The callers
+    of a batch are released in a relay (:func:`_release`).
     """
 
-    __slots__ = ("_done", "_ok", "_value", "fn", "items", "key", "run")
+    __slots__ = ("_done", "_gone", "_ok", "_relay", "_value", "fn", "items", "key", "run")
 
     def __init__(
         self,
@@ -66,20 +69,49 @@ class _Work:
         self._done.acquire()
         self._ok = False
         self._value: Any = None
+        self._gone = False
+        self._relay: deque[_Work] | None = None
 
     def set_result(self, value: Any) -> None:
         self._ok, self._value = True, value
-        self._done.release()
 
     def set_exception(self, exc: BaseException) -> None:
         self._ok, self._value = False, exc
-        self._done.release()
 
     def result(self) -> Any:
-        self._done.acquire()
+        try:
+            self._done.acquire()
+        except BaseException:  # interrupted: hand on the turn the relay may give us
+            self._gone = True
+            if self._relay is not None and self._done.acquire(blocking=False):
+                _wake_next(self._relay)
+            raise
+        if self._relay:
+            _wake_next(self._relay)
         if self._ok:
             return self._value
         raise self._value
+
+
+def _release(batch: list[_Work]) -> None:
+    """Release the callers of a settled batch one after another: the writer wakes the
+    first, and each caller, once awake, wakes the next. Waking them all at once would have
+    32 threads fight for the interpreter, which costs the kernel more than the work."""
+    relay = deque(batch)
+    for work in batch:
+        work._relay = relay
+    _wake_next(relay)
+
+
+def _wake_next(relay: deque[_Work]) -> None:
+    while True:
+        try:
+            work = relay.popleft()
+        except IndexError:
+            return
+        work._done.release()
+        if not work._gone:
+            return
 
 
 _STOP: Any = object()
@@ -100,7 +132,8 @@ class Writer:
         self._linger = linger
         self._last_batch = 1
         self._want = 0
-        self._enough = threading.Event()
+        self._enough = threading.Lock()
+        self._enough.acquire()
         self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[_Work] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="custodes-writer", daemon=True)
@@ -127,7 +160,10 @@ class Writer:
         self._queue.put(work)
         want = self._want
         if want and self._queue.qsize() >= want:
-            self._enough.set()
+            self._want = 0
+            # another caller may have woken the writer at the same moment
+            with contextlib.suppress(RuntimeError):
+                self._enough.release()
         return work.result()
 
     def close(self) -> None:
@@ -137,32 +173,29 @@ class Writer:
             self._thread.join(timeout=30)
 
     def _take_batch(self) -> tuple[list[_Work], bool]:
-        """The next batch: everything waiting, and up to ``linger`` seconds more for the
-        callers of the last batch to come back.
+        """The next batch: up to ``linger`` seconds for the callers of the last batch to
+        come back, then everything waiting.
 
         Callers released by a commit usually submit again at once, but each needs the
         interpreter in turn to do so; a writer that took only what was already queued would
-        commit half of them and leave the other half for the next fsync. Waiting (without
-        holding the interpreter) until as many requests have arrived as the last batch held,
-        or the linger has passed, lets one commit carry them all. A lone caller never waits:
+        commit half of them and leave the other half for the next fsync. Sleeping (without
+        holding the interpreter) from the end of the last commit until as many requests have
+        arrived as it held, or the linger has passed, lets one commit carry them all; the
+        request that completes the batch wakes the writer, once. A lone caller never waits:
         its last batch held one request.
         """
+        missing = self._last_batch
+        if missing > 1:
+            self._want = missing
+            if self._queue.qsize() < missing:  # checked after _want is set: no lost wake-up
+                self._enough.acquire(timeout=self._linger)
+            self._want = 0
+            self._enough.acquire(blocking=False)  # a wake-up that came late is spent here
         first = self._queue.get()
         if first is _STOP:
             return [], True
         batch = [first]
-        size = max(1, len(first.items))
-        stop = self._drain(batch, size)
-        missing = self._last_batch - len(batch)
-        if not stop and missing > 0:
-            # Sleep until the request that completes the batch arrives (its caller wakes us,
-            # once) rather than on the queue, which would wake us for every request.
-            self._enough.clear()
-            self._want = missing
-            if self._queue.qsize() < missing:  # checked after _want is set: no lost wake-up
-                self._enough.wait(self._linger)
-            self._want = 0
-            stop = self._drain(batch, sum(max(1, len(w.items)) for w in batch))
+        stop = self._drain(batch, max(1, len(first.items)))
         self._last_batch = len(batch)
         return batch, stop
 
@@ -210,6 +243,7 @@ class Writer:
                 batch, stop = self._take_batch()
                 if batch:
                     self._commit(batch)
+                    _release(batch)
                     for listener in self.on_commit:
                         listener()
         finally:
