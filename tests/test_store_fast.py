@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from custodes.errors import StorageError
 from custodes.store import open_store
-from custodes.store.fast import CHUNK, insert_rows, select_in
+from custodes.store.fast import CHUNK, insert_count, insert_rows, select_in
 
 meta = sa.MetaData()
 
@@ -83,4 +83,26 @@ def test_rows_with_different_columns_are_refused(database_url: str) -> None:
         insert_rows(conn, table, rows)
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 0
+    store.close()
+
+
+def test_insert_count_counts_only_rows_inserted(database_url: str) -> None:
+    """With ON CONFLICT DO NOTHING the count is what was really inserted (the log relies on
+    it to notice an entry already there); RETURNING still returns the inserted rows."""
+    store = open_store(database_url)
+    table = _table("probe_count")
+    meta.create_all(store.engine, tables=[table])
+    rows = _rows(CHUNK + 10)
+    with store.engine.begin() as conn:
+        assert insert_count(conn, table, rows[:300]) == 300
+        again = rows[250:] + rows[:5]  # 50 + 5 known, CHUNK - 290 new, over two statements
+        assert insert_count(conn, table, again, "ON CONFLICT (idx) DO NOTHING") == CHUNK - 290
+        back = insert_rows(
+            conn, table, _rows(CHUNK + 12)[-4:], "ON CONFLICT (idx) DO NOTHING RETURNING idx"
+        )
+        assert sorted(r[0] for r in back) == [CHUNK + 10, CHUNK + 11]
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == (
+            CHUNK + 12
+        )
     store.close()

@@ -85,6 +85,10 @@ def _insert(
     tail = " " + clause if clause else ""
     out: list[tuple[Any, ...]] = []
     count = 0
+    # SQLite runs one prepared single-row statement many times faster than one statement of
+    # many rows (a multi-row VALUES list is compiled into a co-routine over its rows); a
+    # RETURNING clause needs the multi-row form, whose rows come back from one statement.
+    many = conn.dialect.name == "sqlite" and "RETURNING" not in clause.upper()
     cursor = conn.connection.cursor()
     try:
         for start in range(0, len(rows), CHUNK):
@@ -96,9 +100,16 @@ def _insert(
                 for name, process in zip(columns, processors, strict=True):
                     v = row[name]
                     values.append(v if process is None or v is None else process(v))
-            cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
-            if cursor.description is not None:
-                out.extend(tuple(r) for r in cursor.fetchall())
+            if many:
+                width = len(columns)
+                cursor.executemany(
+                    head + one + tail,
+                    [values[i : i + width] for i in range(0, len(values), width)],
+                )
+            else:
+                cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
+                if cursor.description is not None:
+                    out.extend(tuple(r) for r in cursor.fetchall())
             count += cursor.rowcount
     finally:
         cursor.close()
