@@ -18,6 +18,7 @@ from custodes.tlog import (
     check_consistency,
     check_inclusion,
     leaf_hash,
+    leaf_hashes,
     node_hash,
     prove_consistency,
     prove_inclusion,
@@ -252,3 +253,22 @@ def test_inclusion_proof_lengths_match_the_tree_shape(size: int) -> None:
     for index in {0, size // 2, size - 1}:
         proof = prove_inclusion(index, size, reader)
         assert len(proof) <= (size - 1).bit_length()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=40), min_size=1, max_size=70))
+def test_the_bulk_hashes_equal_the_definitions(entries: list[bytes]) -> None:
+    """The whole-bundle leaf hashing and the inlined folding of ``root_of`` give what the
+    one-at-a-time definitions give (RFC 9162 section 2.1.1)."""
+    hashes = leaf_hashes(entries)
+    assert hashes == [leaf_hash(e) for e in entries]
+
+    def reference(nodes: list[bytes]) -> bytes:
+        if len(nodes) == 1:
+            return nodes[0]
+        k = 1
+        while k * 2 < len(nodes):
+            k *= 2
+        return node_hash(reference(nodes[:k]), reference(nodes[k:]))
+
+    assert root_of(hashes) == reference(hashes)

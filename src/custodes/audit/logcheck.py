@@ -33,7 +33,7 @@ from custodes.tlog import (
     NodeReader,
     TlogError,
     Verifier,
-    leaf_hash,
+    leaf_hashes,
     open_note,
     parse_checkpoint,
     root_of,
@@ -250,7 +250,7 @@ def _read_entries(
             run.get(format_tile_path(Tile(0, n, width)))  # a missing tile is named too
             continue
         entries, problem = _read_bundle(data, width)
-        hashes = [leaf_hash(e) for e in entries]
+        hashes = leaf_hashes(entries)
         _compare_leaves(run, start, Tile(0, n, width), hashes, problem)
         if problem is None:
             run.built[(0, n)] = b"".join(hashes)

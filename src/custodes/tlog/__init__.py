@@ -40,7 +40,14 @@ from custodes.tlog.errors import (
     TlogError,
     WrongOriginError,
 )
-from custodes.tlog.hashing import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash, root_of
+from custodes.tlog.hashing import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    leaf_hash,
+    leaf_hashes,
+    node_hash,
+    root_of,
+)
 from custodes.tlog.note import (
     MAX_NOTE_SIZE,
     MAX_SIGNATURES,
@@ -123,6 +130,7 @@ __all__ = [
     "generate_key",
     "key_hash",
     "leaf_hash",
+    "leaf_hashes",
     "new_cosignature_verifier",
     "new_cosigner",
     "new_signer",

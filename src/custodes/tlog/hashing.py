@@ -38,6 +38,12 @@ def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(_LEAF_PREFIX + data).digest()
 
 
+def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
+    """:func:`leaf_hash` of each entry, in order (one call for a whole bundle)."""
+    sha256, prefix = hashlib.sha256, _LEAF_PREFIX
+    return [sha256(prefix + e).digest() for e in entries]
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """The hash of an interior node: SHA-256(0x01 || left || right)."""
     return hashlib.sha256(_NODE_PREFIX + left + right).digest()
@@ -53,8 +59,11 @@ def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     # Fold the list bottom-up. At each level a lone last node is carried up unchanged,
     # which yields exactly the left-heavy split of RFC 9162.
     level = list(leaf_hashes)
+    sha256, prefix = hashlib.sha256, _NODE_PREFIX  # node_hash, inlined: a call per node shows
     while len(level) > 1:
-        paired = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        paired = [
+            sha256(prefix + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
+        ]
         if len(level) % 2:
             paired.append(level[-1])
         level = paired

@@ -184,16 +184,15 @@ def parse_bundle(data: bytes, width: int) -> list[bytes]:
     if len(data) > MAX_BUNDLE_SIZE:
         raise SizeLimitError(f"bundle of {len(data)} bytes is over {MAX_BUNDLE_SIZE}")
     entries: list[bytes] = []
-    pos = 0
+    pos, size = 0, len(data)
     for i in range(width):
-        if pos + 2 > len(data):
+        if pos + 2 > size:
             raise FormatError(f"bundle ends before entry {i} of {width}", entry=i)
-        length = int.from_bytes(data[pos : pos + 2], "big")
-        pos += 2
-        if pos + length > len(data):
+        end = pos + 2 + (data[pos] << 8 | data[pos + 1])
+        if end > size:
             raise FormatError(f"bundle entry {i} is cut short", entry=i)
-        entries.append(data[pos : pos + length])
-        pos += length
+        entries.append(data[pos + 2 : end])
+        pos = end
     if pos != len(data):
         raise FormatError(f"bundle has {len(data) - pos} bytes after entry {width - 1}")
     return entries
