@@ -46,7 +46,7 @@ from custodes.policy import authorize
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import insert_rows, per_dialect
+from custodes.store.fast import insert_rows
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
@@ -141,19 +141,14 @@ def _verify(
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    fresh = conn.execute(
-        _SPEND[conn.dialect.name],
-        {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until},
-    ).first()
-    if fresh is None:
+    row = {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until}
+    if not insert_rows(conn, api_nonces, [row], _SPEND):
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
     if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
         conn.execute(_FORGET_NONCES, {"now": now})
 
 
-_SPEND = per_dialect(
-    lambda insert: insert(api_nonces).on_conflict_do_nothing().returning(api_nonces.c.nonce)
-)
+_SPEND = "ON CONFLICT DO NOTHING RETURNING nonce"
 _FORGET_NONCES = api_nonces.delete().where(api_nonces.c.expires_at < sa.bindparam("now"))
 
 
@@ -204,7 +199,7 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
          "expires_at": a.verified.remember_until}
         for a in admissions
     ]  # fmt: skip
-    fresh = insert_rows(conn, api_nonces, nonces, "ON CONFLICT DO NOTHING RETURNING nonce")
+    fresh = insert_rows(conn, api_nonces, nonces, _SPEND)
     if len(fresh) != len(admissions) or len({(a.limit, a.window) for a in admissions}) > 1:
         raise _OneByOne
     if any(a.verified.nonce[-1] in "AQgw" for a in admissions):  # forget spent nonces
