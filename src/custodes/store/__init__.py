@@ -6,12 +6,12 @@ store's :class:`~custodes.store.writer.Writer`: concurrent writers share one tra
 durable commit (group commit), and one failure does not undo the others (the batch runs again,
 each in its own savepoint). Reads use :meth:`Store.read`.
 
-Reads on PostgreSQL run on an engine of their own whose sessions are read-only
-(``default_transaction_read_only``) and in autocommit: each statement is its own transaction.
-Under PostgreSQL's default isolation, READ COMMITTED, a statement inside a transaction sees a
-snapshot of its own all the same, so a reader sees what it saw before; it saves the
-``BEGIN`` and ``ROLLBACK`` round trips every read paid, and a write attempted in a read fails
-instead of being rolled back.
+Reads on PostgreSQL run on an engine of their own whose sessions are read-only (``SET SESSION
+CHARACTERISTICS AS TRANSACTION READ ONLY``) and in autocommit: each statement is its own
+transaction. Under PostgreSQL's default isolation, READ COMMITTED, a statement inside a
+transaction sees a snapshot of its own all the same, so a reader sees what it saw before; it
+saves the ``BEGIN`` and ``ROLLBACK`` round trips every read paid, and a write attempted in a
+read fails instead of being rolled back.
 
 Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps its default
 ``synchronous_commit=on``. A write returns only after its commit is durable.
@@ -133,6 +133,17 @@ IDLE_PING = 1.0
 """Seconds a pooled PostgreSQL connection may rest before it is pinged on its way out."""
 
 
+def _pg_read_only(dbapi_conn: Any, _record: Any) -> None:
+    """Make a new reading session read-only, once (not through the URL's ``options``, which
+    would replace any the deployment gives there or in ``PGOPTIONS``)."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        dbapi_conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    finally:
+        dbapi_conn.autocommit = autocommit
+
+
 def _pg_on_checkin(_dbapi_conn: Any, record: Any) -> None:
     record.info["rested_from"] = time.monotonic()
 
@@ -174,15 +185,10 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
         sa.event.listen(engine, "begin", _sqlite_on_begin_read if read_only else _sqlite_on_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        options: dict[str, Any] = {}
-        if read_only:
-            given = parsed.query.get("options", "")
-            given = given if isinstance(given, str) else " ".join(given)
-            parsed = parsed.update_query_dict(
-                {"options": f"{given} -c default_transaction_read_only=on".strip()}
-            )
-            options["isolation_level"] = "AUTOCOMMIT"
+        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if read_only else {}
         engine = sa.create_engine(parsed, pool_size=20, max_overflow=20, **options)
+        if read_only:
+            sa.event.listen(engine, "connect", _pg_read_only)
         sa.event.listen(engine, "checkin", _pg_on_checkin)
         sa.event.listen(engine, "checkout", _ping_rested(engine))
         return engine
