@@ -62,6 +62,22 @@ def test_write_is_visible_to_other_connections_on_return(database_url: str) -> N
     s.close()
 
 
+def test_a_read_cannot_write(database_url: str) -> None:
+    """PostgreSQL refuses a write in a read (its sessions are read-only: each statement of a
+    read commits on its own); on SQLite the read's transaction is rolled back."""
+    s = open_store(database_url)
+    _with_probe(database_url)
+    if s.dialect == "postgresql":
+        with pytest.raises(sa.exc.DBAPIError, match="read-only"), s.read() as conn:
+            conn.execute(probe.insert().values(id=1, v="a"))
+    else:
+        with s.read() as conn:
+            conn.execute(probe.insert().values(id=1, v="a"))
+    with s.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() == 0
+    s.close()
+
+
 def test_write_failure_undoes_only_its_own_work(database_url: str) -> None:
     s = open_store(database_url)
     _with_probe(database_url)

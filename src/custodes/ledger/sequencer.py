@@ -75,11 +75,7 @@ class StoredTiles:
     def __call__(self, tile: Tile) -> bytes:
         data = self._overlay.get((tile.level, tile.index))
         if data is None:
-            data = self._conn.execute(
-                sa.select(log_tiles.c.data).where(
-                    log_tiles.c.level == tile.level, log_tiles.c.idx == tile.index
-                )
-            ).scalar()
+            data = self._conn.execute(_TILE, {"level": tile.level, "idx": tile.index}).scalar()
         need = tile.width * 32
         if data is None or len(data) < need:
             raise LedgerError(
@@ -89,12 +85,43 @@ class StoredTiles:
 
 
 def _latest(conn: Connection) -> tuple[int, bytes]:
-    row = conn.execute(
-        sa.select(log_checkpoints.c.size, log_checkpoints.c.root)
-        .order_by(log_checkpoints.c.size.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_LATEST).first()
     return (0, EMPTY_ROOT) if row is None else (int(row[0]), bytes(row[1]))
+
+
+def _state(conn: Connection) -> tuple[int, bytes, bool, int]:
+    """In one statement: the last checkpoint's size and root, whether there is one, and the
+    size the log will have once every committed entry is integrated."""
+    size, root, next_index = conn.execute(_STATE).one()
+    if size is None:
+        return 0, EMPTY_ROOT, False, int(next_index)
+    return int(size), bytes(root), True, int(next_index)
+
+
+# Built once: the sequencer runs them every integration, several times a second.
+_TILE = sa.select(log_tiles.c.data).where(
+    log_tiles.c.level == sa.bindparam("level"), log_tiles.c.idx == sa.bindparam("idx")
+)
+_LATEST = (
+    sa.select(log_checkpoints.c.size, log_checkpoints.c.root)
+    .order_by(log_checkpoints.c.size.desc())
+    .limit(1)
+)
+_LATEST_SIZE = _LATEST.subquery()
+_STATE = sa.select(
+    sa.select(_LATEST_SIZE.c.size).scalar_subquery(),
+    sa.select(_LATEST_SIZE.c.root).scalar_subquery(),
+    sa.select(log_state.c.next_index).scalar_subquery(),
+)
+_ENTRIES = (
+    sa.select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
+    .where(log_entries.c.idx >= sa.bindparam("first"), log_entries.c.idx < sa.bindparam("end"))
+    .order_by(log_entries.c.idx)
+)
+_KEY = (log_tiles.c.level == sa.bindparam("b_level")) & (log_tiles.c.idx == sa.bindparam("b_idx"))
+_UPDATE_TILE = log_tiles.update().where(_KEY)
+_INSERT_TILE = log_tiles.insert()
+_INSERT_CHECKPOINT = log_checkpoints.insert()
 
 
 class Sequencer:
@@ -137,29 +164,21 @@ class Sequencer:
         if not self.lock.try_acquire():
             return None
         with self.store.read() as conn:
-            old_size, old_root = _latest(conn)
+            old_size, old_root, has_checkpoint, next_index = _state(conn)
         if old_size != self._published:
             # At start, and whenever another leader stored a checkpoint (one that died with
             # its integration in flight can commit it after its lock went with its session,
             # without publishing it): write what the stored checkpoint needs first.
             self.republish()
+            with self.store.read() as conn:
+                old_size, old_root, has_checkpoint, next_index = _state(conn)
+        if next_index == old_size and has_checkpoint:
+            self._note_size(old_size)
+            return None
         with self.store.read() as conn:
-            old_size, old_root = _latest(conn)
-            next_index = int(conn.execute(sa.select(log_state.c.next_index)).scalar_one())
-            has_checkpoint = conn.execute(
-                sa.select(sa.func.count()).select_from(log_checkpoints)
-            ).scalar_one()
-            if next_index == old_size and has_checkpoint:
-                self._note_size(old_size)
-                return None
             end = min(next_index, old_size + self.max_batch)
-            rows = conn.execute(
-                sa.select(log_entries.c.idx, log_entries.c.leaf_hash, log_entries.c.data)
-                .where(log_entries.c.idx >= old_size - old_size % TILE_WIDTH)
-                .where(log_entries.c.idx < end)
-                .order_by(log_entries.c.idx)
-            ).all()
             first = old_size - old_size % TILE_WIDTH
+            rows = conn.execute(_ENTRIES, {"first": first, "end": end}).all()
             if [int(r[0]) for r in rows] != list(range(first, end)):
                 raise LedgerError(f"entries {first}..{end} are not contiguous in the store")
             hashes = [bytes(r[1]) for r in rows[old_size - first :]]
@@ -212,22 +231,13 @@ class Sequencer:
             if _latest(conn)[0] != old_size and old_size:
                 raise LedgerError("another sequencer integrated concurrently")
             for tile, data in changed:
-                key = (log_tiles.c.level == tile.level) & (log_tiles.c.idx == tile.index)
-                if (
-                    conn.execute(
-                        sa.update(log_tiles).where(key).values(width=tile.width, data=data)
-                    ).rowcount
-                    == 0
-                ):
-                    conn.execute(
-                        log_tiles.insert().values(
-                            level=tile.level, idx=tile.index, width=tile.width, data=data
-                        )
-                    )
+                key = {"b_level": tile.level, "b_idx": tile.index}
+                values = {"width": tile.width, "data": data}
+                if conn.execute(_UPDATE_TILE, {**key, **values}).rowcount == 0:
+                    conn.execute(_INSERT_TILE, {"level": tile.level, "idx": tile.index, **values})
             conn.execute(
-                log_checkpoints.insert().values(
-                    size=end, root=root, note=note.decode(), created_at=self.clock()
-                )
+                _INSERT_CHECKPOINT,
+                {"size": end, "root": root, "note": note.decode(), "created_at": self.clock()},
             )
 
     def _prove_from(

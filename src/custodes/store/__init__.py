@@ -6,6 +6,13 @@ store's :class:`~custodes.store.writer.Writer`: concurrent writers share one tra
 durable commit (group commit), and one failure does not undo the others (the batch runs again,
 each in its own savepoint). Reads use :meth:`Store.read`.
 
+Reads on PostgreSQL run on an engine of their own whose sessions are read-only (``SET SESSION
+CHARACTERISTICS AS TRANSACTION READ ONLY``) and in autocommit: each statement is its own
+transaction. Under PostgreSQL's default isolation, READ COMMITTED, a statement inside a
+transaction sees a snapshot of its own all the same, so a reader sees what it saw before; it
+saves the ``BEGIN`` and ``ROLLBACK`` round trips every read paid, and a write attempted in a
+read fails instead of being rolled back.
+
 Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps its default
 ``synchronous_commit=on``. A write returns only after its commit is durable.
 """
@@ -66,7 +73,9 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection for reading; nothing it does is committed.
+        """A connection for reading; it cannot write (PostgreSQL refuses; on SQLite nothing it
+        does is committed). On SQLite the block reads one snapshot; on PostgreSQL each
+        statement reads its own (READ COMMITTED, as inside a transaction there).
 
         Consume every result inside the block: on SQLite an unread result keeps its statement,
         and with it the read snapshot, alive on the pooled connection after the block ends."""
@@ -124,6 +133,17 @@ IDLE_PING = 1.0
 """Seconds a pooled PostgreSQL connection may rest before it is pinged on its way out."""
 
 
+def _pg_read_only(dbapi_conn: Any, _record: Any) -> None:
+    """Make a new reading session read-only, once (not through the URL's ``options``, which
+    would replace any the deployment gives there or in ``PGOPTIONS``)."""
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    try:
+        dbapi_conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    finally:
+        dbapi_conn.autocommit = autocommit
+
+
 def _pg_on_checkin(_dbapi_conn: Any, record: Any) -> None:
     record.info["rested_from"] = time.monotonic()
 
@@ -151,7 +171,8 @@ def _ping_rested(engine: Engine) -> Callable[[Any, Any, Any], None]:
 def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine with custodes' durability settings for the URL's dialect. On SQLite, writers
     take the write lock when they begin (BEGIN IMMEDIATE); readers (``read_only``) begin a
-    deferred transaction and read a snapshot without blocking writers."""
+    deferred transaction and read a snapshot without blocking writers. On PostgreSQL, readers
+    (``read_only``) run each statement on its own in a read-only session (see the module)."""
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -164,7 +185,10 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
         sa.event.listen(engine, "begin", _sqlite_on_begin_read if read_only else _sqlite_on_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        engine = sa.create_engine(parsed, pool_size=20, max_overflow=20)
+        options: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"} if read_only else {}
+        engine = sa.create_engine(parsed, pool_size=20, max_overflow=20, **options)
+        if read_only:
+            sa.event.listen(engine, "connect", _pg_read_only)
         sa.event.listen(engine, "checkin", _pg_on_checkin)
         sa.event.listen(engine, "checkout", _ping_rested(engine))
         return engine
@@ -210,7 +234,4 @@ def open_store(url: str, *, migrate_schema: bool = True) -> Store:
     except BaseException:
         engine.dispose()
         raise
-    read_engine = (
-        create_store_engine(url, read_only=True) if engine.dialect.name == "sqlite" else engine
-    )
-    return Store(engine, read_engine)
+    return Store(engine, create_store_engine(url, read_only=True))

@@ -1,6 +1,7 @@
 """The authority API: how a registered authority submits demands and follows them.
 
-Every request is signed (:mod:`custodes.web.intake`); every POST carries an Idempotency-Key.
+Every request is signed, and every route begins by passing its request through the gate
+(:meth:`custodes.web.intake.Gate.admit`); every POST carries an Idempotency-Key.
 
 ==================================  =========================  ================================
 route                               Cedar action               what it does
@@ -56,7 +57,7 @@ from custodes.service.screening import receive_and_screen, screen_demand
 from custodes.store.api_tables import staged_documents
 
 from .context import services_of
-from .intake import SignedCall, UnsupportedMediaTypeError, signed
+from .intake import Gate, SignedCall, UnsupportedMediaTypeError, signed
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, demand_page
 from .schemas import (
     DemandBody,
@@ -204,20 +205,22 @@ def _status_response(
     services: Services, record: DemandRecord, status: int, *, new: bool = False
 ) -> Response:
     out = demand_status(services, record, new=new)
-    return JSONResponse(
-        out.model_dump(mode="json"), status_code=status,
+    # The bytes JSONResponse would send for out.model_dump(mode="json"), made in one step.
+    return Response(
+        out.model_dump_json(), status_code=status, media_type="application/json",
         headers={"Location": f"/v1/demands/{record.id}"},
     )  # fmt: skip
 
 
-Submitting = Annotated[SignedCall, Depends(signed("demand.submit"))]
-Reading = Annotated[SignedCall, Depends(signed("demand.status"))]
-Answering = Annotated[SignedCall, Depends(signed("demand.answer_clarification"))]
-Withdrawing = Annotated[SignedCall, Depends(signed("demand.withdraw"))]
+Submitting = Annotated[Gate, Depends(signed("demand.submit"))]
+Reading = Annotated[Gate, Depends(signed("demand.status"))]
+Answering = Annotated[Gate, Depends(signed("demand.answer_clarification"))]
+Withdrawing = Annotated[Gate, Depends(signed("demand.withdraw"))]
 
 
-def upload_document(call: Submitting, request: Request) -> Response:
+def upload_document(gate: Submitting, request: Request) -> Response:
     """Upload an instrument document; cite its SHA-256 as instrument.document_sha256."""
+    call = gate.admit()
     services = services_of(request)
     assert call.once is not None
 
@@ -228,8 +231,9 @@ def upload_document(call: Submitting, request: Request) -> Response:
     return call.once.run(operation)
 
 
-def submit_demand(call: Submitting, request: Request) -> Response:
+def submit_demand(gate: Submitting, request: Request) -> Response:
     """Submit a demand; it is recorded, screened, and its status answered."""
+    call = gate.admit()
     services = services_of(request)
     _check_json(request)
     once = call.once
@@ -262,26 +266,29 @@ def submit_demand(call: Submitting, request: Request) -> Response:
 
 
 def list_demands(
-    call: Reading,
+    gate: Reading,
     request: Request,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> DemandPage:
     """The authority's own demands, newest first."""
+    call = gate.admit()
     services = services_of(request)
     page = demand_page(services, authority_id=call.authority.id, cursor=cursor, limit=limit)
     items = [demand_status(services, r) for r in page.items]
     return DemandPage(items=items, next_cursor=page.next_cursor)
 
 
-def one_demand(demand_id: str, call: Reading, request: Request) -> DemandStatus:
+def one_demand(demand_id: str, gate: Reading, request: Request) -> DemandStatus:
     """One of the authority's demands."""
+    call = gate.admit()
     services = services_of(request)
     return demand_status(services, _own(services, call, demand_id))
 
 
-def amend(demand_id: str, call: Answering, request: Request) -> Response:
+def amend(demand_id: str, gate: Answering, request: Request) -> Response:
     """Answer a clarification request with the amended demand (a new version)."""
+    call = gate.admit()
     services = services_of(request)
     _check_json(request)
     assert call.once is not None
@@ -302,8 +309,9 @@ def amend(demand_id: str, call: Answering, request: Request) -> Response:
     return call.once.run(operation)
 
 
-def withdraw(demand_id: str, call: Withdrawing, request: Request) -> Response:
+def withdraw(demand_id: str, gate: Withdrawing, request: Request) -> Response:
     """Withdraw the demand, with a reason."""
+    call = gate.admit()
     services = services_of(request)
     _check_json(request)
     assert call.once is not None
@@ -319,8 +327,9 @@ def withdraw(demand_id: str, call: Withdrawing, request: Request) -> Response:
     return call.once.run(operation)
 
 
-def production(production_id: str, call: Reading, request: Request) -> Response:
+def production(production_id: str, gate: Reading, request: Request) -> Response:
     """Download a production: an age file sealed to the authority's registered recipient."""
+    call = gate.admit()
     services = services_of(request)
     try:
         made = get_production(services, production_id)

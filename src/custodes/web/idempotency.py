@@ -48,7 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import insert_rows, per_dialect
+from custodes.store.fast import insert_rows, mark
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -66,6 +66,7 @@ __all__ = [
     "StaffOnce",
     "claim_together",
     "idempotency_key",
+    "keep_answer",
     "request_fingerprint",
     "staff_once",
 ]
@@ -152,12 +153,9 @@ class IdempotentCall:
         self.claimed, self.replay = False, None
         if hash(self.key) % 64 == 0:  # now and then, forget expired answers
             conn.execute(_FORGET, {"now": self.now})
-        claimed = conn.execute(
-            _CLAIM[conn.dialect.name],
-            {"principal": self.principal, "key": self.key, "fingerprint": self.fingerprint,
-             "created_at": self.now, "expires_at": self.expires_at},
-        ).first()  # fmt: skip
-        if claimed is not None:  # (rowcount of ON CONFLICT DO NOTHING is -1 on psycopg)
+        claim = {"principal": self.principal, "key": self.key, "fingerprint": self.fingerprint,
+                 "created_at": self.now, "expires_at": self.expires_at}  # fmt: skip
+        if insert_rows(conn, api_idempotency, [claim], _CLAIM):  # the row it claimed
             self.claimed = True
             return None
         row = conn.execute(_KEPT, self._where).one()
@@ -208,7 +206,7 @@ class IdempotentCall:
         what the operation did. :meth:`run` then keeps nothing more if the operation
         answers with this very response; if that transaction was rolled back, the operation
         answers with another, and :meth:`run` keeps that one."""
-        conn.execute(_KEEP, {**self._where, **_answer(response)})
+        keep_answer(conn, self.principal, self.key, response)
         self.kept = response
 
     @property
@@ -216,8 +214,9 @@ class IdempotentCall:
         return {"b_principal": self.principal, "b_key": self.key}
 
     def _keep(self, response: Response) -> None:
-        values = {**self._where, **_answer(response)}
-        self.services.store.write(lambda conn: conn.execute(_KEEP, values))
+        self.services.store.write(
+            lambda conn: keep_answer(conn, self.principal, self.key, response)
+        )
 
     def abandon(self) -> None:
         """The request failed before :meth:`run` began: release a key it claimed, so that
@@ -245,7 +244,7 @@ def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
          "created_at": c.now, "expires_at": c.expires_at}
         for c in calls
     ]  # fmt: skip
-    claimed = insert_rows(conn, api_idempotency, rows, "ON CONFLICT DO NOTHING RETURNING key")
+    claimed = insert_rows(conn, api_idempotency, rows, _CLAIM)
     if len(claimed) != len(calls):
         return False
     for call in calls:
@@ -253,20 +252,33 @@ def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
     return True
 
 
-def _answer(response: Response) -> dict[str, object]:
-    return {
-        "status": response.status_code,
-        "content_type": response.headers.get("content-type"),
-        "location": response.headers.get("location"),
-        "body": bytes(response.body),
-    }
+def keep_answer(conn: Connection, principal: str, key: str, response: Response) -> None:
+    """Keep ``response`` as the answer to ``principal``'s request under ``key``, in the
+    caller's transaction (straight to the driver: it runs with every submission)."""
+    values = (
+        response.status_code,
+        response.headers.get("content-type"),
+        response.headers.get("location"),
+        bytes(response.body),
+        principal,
+        key,
+    )
+    cursor = conn.connection.cursor()
+    try:
+        m = mark(conn.dialect)
+        cursor.execute(_KEEP if m == "?" else _KEEP.replace("?", m), values)
+    finally:
+        cursor.close()
 
 
 _t = api_idempotency
-_CLAIM = per_dialect(lambda insert: insert(_t).on_conflict_do_nothing().returning(_t.c.key))
+_CLAIM = "ON CONFLICT DO NOTHING RETURNING key"
 _ONE = (_t.c.principal == sa.bindparam("b_principal")) & (_t.c.key == sa.bindparam("b_key"))
 _KEPT = sa.select(_t).where(_ONE)
-_KEEP = _t.update().where(_ONE)
+_KEEP = (
+    f"UPDATE {_t.name} SET status = ?, content_type = ?, location = ?, body = ? "
+    'WHERE principal = ? AND "key" = ?'
+)
 _RELEASE = _t.delete().where(_ONE)
 _FORGET = _t.delete().where(_t.c.expires_at < sa.bindparam("now"))
 

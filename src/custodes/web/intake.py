@@ -1,15 +1,23 @@
 """The gate of the authority API: who signed the request, and may they ask this (F2).
 
-Every route of the authority API depends on :func:`signed` (``action``), which, in order:
+Every route of the authority API depends on :func:`signed` (``action``), which reads the
+body, within the route's size limit (:mod:`custodes.web.limits`), and hands the route a
+:class:`Gate`. The route's first step is :meth:`Gate.admit`, which, in order:
 
-1. reads the body, within the route's size limit (:mod:`custodes.web.limits`);
-2. verifies the RFC 9421 signature and the Content-Digest (:mod:`custodes.web.signatures`)
+1. verifies the RFC 9421 signature and the Content-Digest (:mod:`custodes.web.signatures`)
    against the keys registered for the authority named by the ``keyid``
    (``<authority id>/<key id>``), refusing an unknown or revoked key;
-3. asks the Cedar pack whether the authority may perform ``action``;
-4. in one database write: remembers the nonce (a nonce seen before is
+2. asks the Cedar pack whether the authority may perform ``action``;
+3. in one database write: remembers the nonce (a nonce seen before is
    ``signature_replayed``), counts the request against the authority's rate limit, and, for
    a POST, claims its ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
+
+The gate runs in the route's own worker thread (a route of the authority API is a plain
+function, which FastAPI runs in one): reading the body needs the event loop, everything after
+it blocks on the database, and handing a request from one thread to another and back cost
+more than the gate's own work. A route can do nothing for its caller without the
+:class:`SignedCall` that :meth:`Gate.admit` returns: it alone names the authority and holds
+the body and the claimed Idempotency-Key.
 
 Every request of the authority API refused as malformed, oversized, unauthenticated or not
 permitted (400, 401, 403, 413, 415, 422) is recorded in the log as ``request.refused`` with
@@ -23,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -38,7 +46,7 @@ from custodes.policy import authorize
 from custodes.service import Services, record
 from custodes.service.authorities import find_authority
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import insert_rows, per_dialect
+from custodes.store.fast import insert_rows
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
@@ -54,6 +62,7 @@ from .signatures import (
 
 __all__ = [
     "REFUSALS",
+    "Gate",
     "SignedCall",
     "UnsupportedMediaTypeError",
     "record_refusal",
@@ -132,19 +141,14 @@ def _verify(
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    fresh = conn.execute(
-        _SPEND[conn.dialect.name],
-        {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until},
-    ).first()
-    if fresh is None:
+    row = {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until}
+    if not insert_rows(conn, api_nonces, [row], _SPEND):
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
     if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
         conn.execute(_FORGET_NONCES, {"now": now})
 
 
-_SPEND = per_dialect(
-    lambda insert: insert(api_nonces).on_conflict_do_nothing().returning(api_nonces.c.nonce)
-)
+_SPEND = "ON CONFLICT DO NOTHING RETURNING nonce"
 _FORGET_NONCES = api_nonces.delete().where(api_nonces.c.expires_at < sa.bindparam("now"))
 
 
@@ -195,7 +199,7 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
          "expires_at": a.verified.remember_until}
         for a in admissions
     ]  # fmt: skip
-    fresh = insert_rows(conn, api_nonces, nonces, "ON CONFLICT DO NOTHING RETURNING nonce")
+    fresh = insert_rows(conn, api_nonces, nonces, _SPEND)
     if len(fresh) != len(admissions) or len({(a.limit, a.window) for a in admissions}) > 1:
         raise _OneByOne
     if any(a.verified.nonce[-1] in "AQgw" for a in admissions):  # forget spent nonces
@@ -211,8 +215,8 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
 
 
 def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
-    """The gate's work after the body is read, in one worker thread: verify, authorize,
-    remember the nonce, count, claim. What it learns goes on ``request.state`` as it goes,
+    """The gate's work after the body is read: verify, authorize, remember the nonce,
+    count, claim. What it learns goes on ``request.state`` as it goes,
     for :func:`refusal_listener` should a later step refuse."""
     services, config = services_of(request), config_of(request)
     verified, authority = _verify(services, config, signed_parts(request), body)
@@ -231,14 +235,30 @@ def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
     return SignedCall(authority, verified.keyid, body, once)
 
 
-def signed(action: str) -> Callable[[Request], Awaitable[SignedCall]]:
-    """A FastAPI dependency: the :class:`SignedCall` of a request allowed to do ``action``."""
+@dataclass(frozen=True)
+class Gate:
+    """A request of the authority API whose body was read, and nothing else checked yet."""
 
-    async def dependency(request: Request) -> SignedCall:
+    request: Request
+    action: str
+    body: bytes = field(repr=False)
+
+    def admit(self) -> SignedCall:
+        """The gate (see the module): the :class:`SignedCall` of a request whose signer may
+        do :attr:`action`, once its nonce is spent, its rate counted and, for a POST, its
+        Idempotency-Key claimed; raises the refusal otherwise. Blocks: call it from the
+        route's worker thread."""
+        return _admitted(self.request, self.action, self.body)
+
+
+def signed(action: str) -> Callable[[Request], Awaitable[Gate]]:
+    """A FastAPI dependency: the :class:`Gate` of a request that asks to do ``action``."""
+
+    async def dependency(request: Request) -> Gate:
         request.state.intake = True
         body = await request.body()
         request.state.body_sha256 = hashlib.sha256(body).hexdigest()
-        return await run_in_threadpool(_admitted, request, action, body)
+        return Gate(request, action, body)
 
     dependency.__name__ = f"signed_{action.replace('.', '_')}"
     return dependency

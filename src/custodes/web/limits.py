@@ -31,7 +31,7 @@ from custodes.errors import RateLimitError
 from custodes.model import MAX_DEMAND_BYTES
 from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
 from custodes.store.api_tables import api_rate_windows
-from custodes.store.fast import insert_rows, per_dialect
+from custodes.store.fast import insert_rows
 
 __all__ = [
     "BodyLimit",
@@ -111,8 +111,10 @@ def count_request(
     """Count one request against ``bucket`` inside the caller's write; returns the count so far
     this window, or raises ``RateLimitError`` once it passes ``limit``."""
     start = window_start(now, window)
-    params = {"bucket": bucket, "window": start, "count": 1}
-    count = int(conn.execute(_COUNT[conn.dialect.name], params).scalar_one())
+    [(_, counted)] = insert_rows(
+        conn, api_rate_windows, [{"bucket": bucket, "window": start, "count": 1}], _COUNT_MANY
+    )
+    count = int(counted)
     if count == 1:  # first of a new window: forget the old ones
         conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
     if count > limit:
@@ -150,15 +152,6 @@ _COUNT_MANY = (
 )
 
 _t = api_rate_windows
-_COUNT = per_dialect(
-    lambda insert: (
-        insert(_t)
-        .on_conflict_do_update(
-            index_elements=[_t.c.bucket, _t.c.window], set_={"count": _t.c.count + 1}
-        )
-        .returning(_t.c.count)
-    )
-)
 _FORGET_WINDOWS = _t.delete().where(
     _t.c.bucket == sa.bindparam("b_bucket"), _t.c.window < sa.bindparam("b_start")
 )
