@@ -117,6 +117,29 @@ def _demand_kind(event: Event) -> str | None:
 _NOTHING: tuple[Finding, ...] = ()
 
 
+_TRACKED = {
+    DEMAND_SCREENED: "_screened",
+    DEMAND_REVIEW_OPENED: "_review_opened",
+    APPROVAL_GIVEN: "_approval",
+    DEMAND_APPROVED: "_decided",
+    DEMAND_NARROWED: "_decided",
+    DEMAND_REFUSED: "_refused",
+    EMERGENCY_CALLBACK_RECORDED: "_callback",
+    DEMAND_CLOSED: "_ended",
+    DEMAND_WITHDRAWN: "_ended",
+}
+_APPROVAL_METHODS = {
+    kind: "_new_version"
+    if kind in _NEW_VERSION
+    else "_effect"
+    if kind in EFFECTS
+    else _TRACKED.get(kind, "_other")
+    for kind in KINDS
+}
+"""The name of the method of :class:`ApprovalCheck` that observes each kind. Names, not bound
+methods: a check that kept its own bound methods would be a reference cycle."""
+
+
 class ApprovalCheck(Check):
     """Every effect follows the screening and the approvals its policy required."""
 
@@ -125,32 +148,14 @@ class ApprovalCheck(Check):
     def __init__(self) -> None:
         self._demands: dict[str | None, _Version] = {}  # never None: a look-up key only
         self._unknown: set[str] = set()
-        tracked: dict[str, Observer] = {
-            DEMAND_SCREENED: self._screened,
-            DEMAND_REVIEW_OPENED: self._review_opened,
-            APPROVAL_GIVEN: self._approval,
-            DEMAND_APPROVED: self._decided,
-            DEMAND_NARROWED: self._decided,
-            DEMAND_REFUSED: self._refused,
-            EMERGENCY_CALLBACK_RECORDED: self._callback,
-            DEMAND_CLOSED: self._ended,
-            DEMAND_WITHDRAWN: self._ended,
-        }
-        self._by_kind: dict[str, Observer] = {
-            kind: self._new_version
-            if kind in _NEW_VERSION
-            else self._effect
-            if kind in EFFECTS
-            else tracked.get(kind, self._other)
-            for kind in KINDS
-        }
 
     def observers(self) -> Mapping[str, Observer]:
         """Every kind about a demand (the others never name one), each to its own method."""
-        return {k: o for k, o in self._by_kind.items() if KINDS[k].about_demand}
+        return {k: getattr(self, m) for k, m in _APPROVAL_METHODS.items() if KINDS[k].about_demand}
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        return self._by_kind.get(event.kind, self._other)(index, event)
+        observe: Observer = getattr(self, _APPROVAL_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
 
     # Every method below first finds the demand's current version; an event that names no
     # demand, or one never received, returns what _not_received says.

@@ -58,6 +58,17 @@ class _Emergency:
     followed_up: bool = False
 
 
+_DEADLINE_METHODS = {
+    CLOCK_OVERDUE: "_overdue",
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_EXECUTED: "_executed",
+    EMERGENCY_FOLLOW_UP_COMPLETED: "_followed_up",
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class DeadlineCheck(Check):
     """Emergency follow-ups arrive on time; the platform's own overdue alerts are findings."""
 
@@ -70,19 +81,13 @@ class DeadlineCheck(Check):
     def __init__(self, follow_up: timedelta = FOLLOW_UP) -> None:
         self.follow_up = follow_up
         self._demands: dict[str, _Emergency] = {}
-        self._by_kind: dict[str, Observer] = {
-            CLOCK_OVERDUE: self._overdue,
-            DEMAND_RECEIVED: self._received,
-            DEMAND_AMENDED: self._received,
-            DEMAND_EXECUTED: self._executed,
-            EMERGENCY_FOLLOW_UP_COMPLETED: self._followed_up,
-        }
 
     def observers(self) -> Mapping[str, Observer]:
-        return self._by_kind
+        return {kind: getattr(self, name) for kind, name in _DEADLINE_METHODS.items()}
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        return self._by_kind.get(event.kind, self._other)(index, event)
+        observe: Observer = getattr(self, _DEADLINE_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
 
     def _overdue(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
@@ -174,6 +179,18 @@ def _untold(state: _Notice) -> bool:
     return state.affected is not None and state.notified is None and state.gag is None
 
 
+_NOTICE_METHODS = {
+    NOTICE_DEFERRED: "_deferred",
+    NOTICE_SENT: "_notified",
+    DEMAND_NOTIFIED: "_notified",
+    PRODUCTION_DELIVERED: "_affected",
+    RESTRICTION_APPLIED: "_affected",
+    DEMAND_CLOSED: "_closed",
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class NoticeCheck(Check):
     """Users are told by default; a gag holds notice back only until its end date."""
 
@@ -187,20 +204,13 @@ class NoticeCheck(Check):
         self.grace = grace
         self._demands: dict[str, _Notice] = {}
         self._undated: list[int] = []
-        self._by_kind: dict[str, Observer] = {
-            NOTICE_DEFERRED: self._deferred,
-            NOTICE_SENT: self._notified,
-            DEMAND_NOTIFIED: self._notified,
-            PRODUCTION_DELIVERED: self._affected,
-            RESTRICTION_APPLIED: self._affected,
-            DEMAND_CLOSED: self._closed,
-        }
 
     def observers(self) -> Mapping[str, Observer]:
-        return self._by_kind
+        return {kind: getattr(self, name) for kind, name in _NOTICE_METHODS.items()}
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        return self._by_kind.get(event.kind, self._other)(index, event)
+        observe: Observer = getattr(self, _NOTICE_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
 
     def _state(self, demand: str) -> _Notice:
         state = self._demands.get(demand)

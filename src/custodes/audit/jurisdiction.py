@@ -78,6 +78,17 @@ class _Reach:
     reported: bool = False
 
 
+_JURISDICTION_METHODS = {
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_SCREENED: "_on_screened",
+    DEMAND_NARROWED: "_narrowed",
+    **dict.fromkeys(EFFECTS, "_effect"),
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class JurisdictionCheck(Check):
     """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
 
@@ -90,19 +101,15 @@ class JurisdictionCheck(Check):
     def __init__(self) -> None:
         self._demands: dict[str | None, _Reach] = {}  # never None: a look-up key only
         self._unchecked = 0
-        self._by_kind: dict[str, Observer] = {
-            DEMAND_RECEIVED: self._received,
-            DEMAND_AMENDED: self._received,
-            DEMAND_SCREENED: self._on_screened,
-            DEMAND_NARROWED: self._narrowed,
-            **dict.fromkeys(EFFECTS, self._effect),
-        }
 
     def observers(self) -> Mapping[str, Observer]:
-        return {kind: self._by_kind.get(kind, self._other) for kind in self.kinds}
+        return {
+            kind: getattr(self, _JURISDICTION_METHODS.get(kind, "_other")) for kind in self.kinds
+        }
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        return self._by_kind.get(event.kind, self._other)(index, event)
+        observe: Observer = getattr(self, _JURISDICTION_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:

@@ -56,6 +56,18 @@ class _Scope:
     reported: bool = False
 
 
+_SCOPE_METHODS = {
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_SCREENED: "_screened",
+    DEMAND_APPROVED: "_decided",
+    DEMAND_NARROWED: "_decided",
+    **dict.fromkeys(EFFECTS, "_effect"),
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class RefusedScopeCheck(Check):
     """Targets and items screening refused are dropped before anything is done."""
 
@@ -67,21 +79,16 @@ class RefusedScopeCheck(Check):
 
     def __init__(self) -> None:
         self._demands: dict[str | None, _Scope] = {}  # never None: a look-up key only
-        self._by_kind: dict[str, Observer] = {
-            DEMAND_RECEIVED: self._received,
-            DEMAND_AMENDED: self._received,
-            DEMAND_SCREENED: self._screened,
-            DEMAND_APPROVED: self._decided,
-            DEMAND_NARROWED: self._decided,
-            **dict.fromkeys(EFFECTS, self._effect),
-        }
 
     def observers(self) -> Mapping[str, Observer]:
-        return self._by_kind
+        return {kind: getattr(self, name) for kind, name in _SCOPE_METHODS.items()}
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observer = self._by_kind.get(event.kind)
-        return () if observer is None else observer(index, event)
+        name = _SCOPE_METHODS.get(event.kind)
+        if name is None:
+            return ()
+        observe: Observer = getattr(self, name)
+        return observe(index, event)
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
