@@ -498,10 +498,12 @@ def _parse_canonical(leaf: bytes) -> Event | None:
         # The pattern has checked every pair ("name":"hex", no quote inside either), so
         # the text splits into name, hex, name, hex, ... at the quotes between them.
         flat = commit_text[1:-1].replace('":"', '","').split('","')
-        names = flat[::2]
-        commit = dict(zip(names, flat[1::2], strict=True))
-        if len(names) > 1 and (len(commit) != len(names) or names != sorted(names)):
-            return None
+        pairs = iter(flat)
+        commit = dict(zip(pairs, pairs, strict=True))
+        if len(flat) > 2:  # more than one: sorted, none repeated
+            names = flat[::2]
+            if len(commit) != len(names) or names != sorted(names):
+                return None
         if not commit.keys() <= allowed_private:
             return None
     else:
@@ -519,34 +521,17 @@ def _parse_canonical(leaf: bytes) -> Event | None:
         when = _from_iso(time)  # ASCII digits in the one shape: the fields datetime() gets
     except ValueError:
         return None
-    return _event(kind, when, demand, facts, commit)
+    # Event(kind, when, demand, facts, commit) at a third of the cost: the frozen dataclass's
+    # __init__ sets each field through object.__setattr__, this the instance's dict at once.
+    event: Event = _new(Event)
+    _set(event, "__dict__", {"kind": kind, "time": when, "demand": demand, "facts": facts,
+                             "commitments": commit, "version": VERSION})  # fmt: skip
+    return event
 
 
 _from_iso = datetime.fromisoformat
 _new = object.__new__
 _set = object.__setattr__
-
-
-def _event(
-    kind: str, time: datetime, demand: str | None, facts: dict[str, Fact], commit: dict[str, str]
-) -> Event:
-    """``Event(kind, time, demand, facts, commit)``, at a third of the cost: the frozen
-    dataclass's ``__init__`` sets each field through ``object.__setattr__``; this sets the
-    instance's dictionary once. For values already checked only."""
-    event: Event = _new(Event)
-    _set(
-        event,
-        "__dict__",
-        {
-            "kind": kind,
-            "time": time,
-            "demand": demand,
-            "facts": facts,
-            "commitments": commit,
-            "version": VERSION,
-        },
-    )
-    return event
 
 
 def parse_event(leaf: bytes) -> Event:
