@@ -79,12 +79,25 @@ def _parses(entry: bytes) -> bool:
 def test_audit_log_restores_the_collector_as_it_found_it() -> None:
     policy = parse_policy((GOLDEN / "policy").read_bytes())
     fetch = dir_fetcher(GOLDEN / "log")
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     assert audit_log(fetch, policy, checks=default_checks(), as_of=LATER).clean
-    assert gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
     gc.disable()
     try:
         assert audit_log(fetch, policy, checks=default_checks(), as_of=LATER).clean
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_objects_frozen_before_stay_frozen() -> None:
+    kept: list[list[int]] = [[] for _ in range(10)]
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(kept)
+        with collector_paused():
+            made: list[list[int]] = [[] for _ in range(10)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled() and made
+    finally:
+        gc.unfreeze()
