@@ -486,3 +486,26 @@ def test_a_freshly_encoded_event_round_trips() -> None:
         facts={"pack": "ab" * 32, "outcome": "pass", "findings": [], "volume": 3},
     )
     assert same(leaf)
+
+
+def test_edits_inside_the_lists_of_facts_get_the_same_answer() -> None:
+    """The fast path cuts a list fact at its first ``]``: a bracket or quote inside one of its
+    strings or objects must leave the leaf to the general path, or read it as the reference
+    does."""
+    inserts = [
+        '"a]b",', '"a[b",', '"a\\"b",', '"\\u005d",', "[],", "[1],", '"]",', '"",',
+        '{"outcome":"pass","rule":"a]b"},', '{"outcome":"pass","rule":"a.b","x":[1]},',
+        '{"outcome":"pass","rule":"a.b"}],', '"zz"]', "",
+    ]  # fmt: skip
+    edited = 0
+    fast = FAST_PATH_TAKEN[0]
+    for leaf in LEAVES:
+        text = leaf.decode()
+        at = text.find("[", text.find('"facts":{'))
+        if at < 0 or at > text.find(',"kind":'):
+            continue
+        for insert in inserts:
+            same((text[: at + 1] + insert + text[at + 1 :]).encode())
+            same((text[:at] + insert + text[at:]).encode())
+            edited += 2
+    assert edited > 1000 and FAST_PATH_TAKEN[0] > fast

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from custodes.audit.checks import Check
+from custodes.audit.checks import Check, Observer
 from custodes.audit.findings import Finding
 from custodes.events import (
     APPROVAL_GIVEN,
@@ -52,6 +52,7 @@ from custodes.events import (
     DEMAND_SCREENED,
     DEMAND_WITHDRAWN,
     EMERGENCY_CALLBACK_RECORDED,
+    KINDS,
     PRESERVATION_EXTENDED,
     PRESERVATION_PLACED,
     PRODUCTION_DELIVERED,
@@ -92,7 +93,7 @@ Disclosed = Mapping[int, Mapping[str, Opening | tuple[Opening, ...]]]
 _Problem = tuple[str, str, tuple[int, ...]]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Version:
     """One version of a demand, from its receipt or amendment on."""
 
@@ -105,12 +106,38 @@ class _Version:
     refused: int | None = None
     callback: tuple[int, str] | None = None  # index, status
     ended: int | None = None
-    reported: set[str] = field(default_factory=set)
+    reported: set[str] | None = None  # finding codes reported (None: none yet)
 
 
 def _demand_kind(event: Event) -> str | None:
     value = event.facts.get("demand_kind")
     return value if isinstance(value, str) else None
+
+
+_NOTHING: tuple[Finding, ...] = ()
+
+
+_TRACKED = {
+    DEMAND_SCREENED: "_screened",
+    DEMAND_REVIEW_OPENED: "_review_opened",
+    APPROVAL_GIVEN: "_approval",
+    DEMAND_APPROVED: "_decided",
+    DEMAND_NARROWED: "_decided",
+    DEMAND_REFUSED: "_refused",
+    EMERGENCY_CALLBACK_RECORDED: "_callback",
+    DEMAND_CLOSED: "_ended",
+    DEMAND_WITHDRAWN: "_ended",
+}
+_APPROVAL_METHODS = {
+    kind: "_new_version"
+    if kind in _NEW_VERSION
+    else "_effect"
+    if kind in EFFECTS
+    else _TRACKED.get(kind, "_other")
+    for kind in KINDS
+}
+"""The name of the method of :class:`ApprovalCheck` that observes each kind. Names, not bound
+methods: a check that kept its own bound methods would be a reference cycle."""
 
 
 class ApprovalCheck(Check):
@@ -119,57 +146,116 @@ class ApprovalCheck(Check):
     name = "approvals"
 
     def __init__(self) -> None:
-        self._demands: dict[str, _Version] = {}
+        self._demands: dict[str | None, _Version] = {}  # never None: a look-up key only
         self._unknown: set[str] = set()
 
+    def observers(self) -> Mapping[str, Observer]:
+        """Every kind about a demand (the others never name one), each to its own method."""
+        return {k: getattr(self, m) for k, m in _APPROVAL_METHODS.items() if KINDS[k].about_demand}
+
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
+        observe: Observer = getattr(self, _APPROVAL_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
+
+    # Every method below first finds the demand's current version; an event that names no
+    # demand, or one never received, returns what _not_received says.
+
+    def _not_received(self, index: int, demand: str | None) -> Iterable[Finding]:
+        if demand is None or demand in self._unknown:
+            return _NOTHING
+        return self._unknown_demand(index, demand)
+
+    def _new_version(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
         if demand is None or demand in self._unknown:
-            return ()
-        if event.kind in _NEW_VERSION:
-            if event.kind == DEMAND_AMENDED and demand not in self._demands:
-                return self._unknown_demand(index, demand)
-            self._demands[demand] = _Version(index, _demand_kind(event))
-            return ()
-        version = self._demands.get(demand)
-        if version is None:
+            return _NOTHING
+        if event.kind == DEMAND_AMENDED and demand not in self._demands:
             return self._unknown_demand(index, demand)
-        self._track(index, event, version)
-        if event.kind in EFFECTS:
-            return list(self._judge(index, event, version))
-        return ()
+        self._demands[demand] = _Version(index, _demand_kind(event))
+        return _NOTHING
+
+    def _other(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand not in self._demands:
+            return self._not_received(index, event.demand)
+        return _NOTHING
+
+    def _screened(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        facts = event.facts
+        v.screened = (index, str(facts["outcome"]), str(facts["pack"]))
+        v.approvals, v.decision = [], None
+        return _NOTHING
+
+    def _review_opened(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        roles = event.facts.get("roles", ())
+        if isinstance(roles, tuple):
+            v.roles = frozenset(str(r) for r in roles) if roles else frozenset()
+        return _NOTHING
+
+    def _approval(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        v.approvals.append((index, str(event.facts["role"])))
+        return _NOTHING
+
+    def _decided(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        facts = event.facts
+        claimed = facts["approvals"]
+        v.decision = (index, str(facts["pack"]), claimed if isinstance(claimed, int) else 0)
+        v.refused = None
+        return _NOTHING
+
+    def _refused(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        v.refused = index
+        return _NOTHING
+
+    def _callback(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        v.callback = (index, str(event.facts["callback"]))
+        return _NOTHING
+
+    def _ended(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        v.ended = index
+        return _NOTHING
+
+    def _effect(self, index: int, event: Event) -> Iterable[Finding]:
+        v = self._demands.get(event.demand)
+        if v is None:
+            return self._not_received(index, event.demand)
+        problems = self._problems(event, v)
+        return self._report(index, event, v, problems) if problems else _NOTHING
 
     def _unknown_demand(self, index: int, demand: str) -> list[Finding]:
         self._unknown.add(demand)
         detail = f"entry {index} is about demand {demand}, which was never received"
         return [Finding("unknown_demand", detail, entries=(index,), demand=demand)]
 
-    def _track(self, index: int, event: Event, v: _Version) -> None:
-        facts, kind = event.facts, event.kind
-        if kind == DEMAND_SCREENED:
-            v.screened = (index, str(facts["outcome"]), str(facts["pack"]))
-            v.approvals, v.decision = [], None
-        elif kind == DEMAND_REVIEW_OPENED:
-            roles = facts.get("roles", ())
-            v.roles = frozenset(str(r) for r in roles) if isinstance(roles, tuple) else v.roles
-        elif kind == APPROVAL_GIVEN:
-            v.approvals.append((index, str(facts["role"])))
-        elif kind in (DEMAND_APPROVED, DEMAND_NARROWED):
-            claimed = facts["approvals"]
-            v.decision = (index, str(facts["pack"]), claimed if isinstance(claimed, int) else 0)
-            v.refused = None
-        elif kind == DEMAND_REFUSED:
-            v.refused = index
-        elif kind == EMERGENCY_CALLBACK_RECORDED:
-            v.callback = (index, str(facts["callback"]))
-        elif kind in (DEMAND_CLOSED, DEMAND_WITHDRAWN):
-            v.ended = index
-
-    def _judge(self, index: int, event: Event, v: _Version) -> list[Finding]:
+    @staticmethod
+    def _report(index: int, event: Event, v: _Version, problems: list[_Problem]) -> list[Finding]:
         findings = []
-        for code, what, others in self._problems(event, v):
-            if code not in v.reported:  # one finding per code and version of a demand
-                v.reported.add(code)
+        reported = v.reported
+        if reported is None:
+            reported = v.reported = set()
+        for code, what, others in problems:
+            if code not in reported:  # one finding per code and version of a demand
+                reported.add(code)
                 entries = tuple(sorted({index, *others}))
                 detail = f"{event.kind} of demand {event.demand}: {what}"
                 findings.append(Finding(code, detail, entries, event.demand))
@@ -194,20 +280,25 @@ class ApprovalCheck(Check):
     ) -> list[_Problem]:
         problems: list[_Problem] = []
         d_index, d_pack, claimed = decision
-        given = [(i, role) for i, role in v.approvals if i < d_index]
-        emergency = EMERGENCY in (v.kind, _demand_kind(event))
+        approvals, roles = v.approvals, v.roles
+        # approvals are logged in order: all of them come before the decision, or a prefix
+        given = approvals if not approvals or approvals[-1][0] < d_index else [
+            (i, role) for i, role in approvals if i < d_index
+        ]  # fmt: skip
+        emergency = v.kind == EMERGENCY or _demand_kind(event) == EMERGENCY
         needed = 1 if emergency else DUAL_CONTROL
-        control = [i for i, role in given if role not in v.roles]  # specialists come on top
-        if len(control) < needed or claimed > len(given):
+        control = len(given) if not roles else sum(1 for _, role in given if role not in roles)
+        if control < needed or claimed > len(given):  # specialists come on top
             detail = (
-                f"{len(control)} approval(s) besides specialist sign-offs before the decision, "
+                f"{control} approval(s) besides specialist sign-offs before the decision, "
                 f"which claims {claimed} in all; {needed} needed"
             )
             problems.append(("missing_approvals", detail, (d_index, *(i for i, _ in given))))
-        missing = sorted(v.roles - {role for _, role in given})
-        if missing:
-            detail = f"no approval in role {', '.join(missing)}"
-            problems.append(("missing_role", detail, (d_index,)))
+        if roles:
+            missing = sorted(roles - {role for _, role in given})
+            if missing:
+                detail = f"no approval in role {', '.join(missing)}"
+                problems.append(("missing_role", detail, (d_index,)))
         callback = v.callback
         if emergency and (callback is None or callback[1] != "registered" or callback[0] > d_index):
             detail = "decided without a call-back on a registered channel"
@@ -218,8 +309,9 @@ class ApprovalCheck(Check):
                     (d_index, *(callback[:1] if callback else ())),
                 )
             )
-        packs = {d_pack, screened[2], str(event.facts.get("pack", d_pack))}
-        if len(packs) > 1:
+        pack = event.facts.get("pack", d_pack)
+        if d_pack != screened[2] or (pack != d_pack and str(pack) != d_pack):
+            packs = {d_pack, screened[2], str(pack)}
             detail = f"judged under policy packs {', '.join(sorted(packs))}"
             problems.append(("pack_mismatch", detail, (d_index, screened[0])))
         return problems
@@ -256,29 +348,36 @@ class SelfApprovalCheck(Check):
         self._unchecked = 0
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        if event.demand is None or event.kind not in (*_NEW_VERSION, APPROVAL_GIVEN):
+        demand = event.demand
+        if demand is None or event.kind not in self.kinds:
+            return ()
+        if index not in self._disclosed:  # nothing disclosed: no staff to compare
+            if event.kind == APPROVAL_GIVEN:
+                self._unchecked += 1
+            else:  # a new version starts with nobody known (as absent does)
+                self._demands.pop(demand, None)
             return ()
         staff, bad = opened(self._disclosed, index, event, "staff")
         if bad:
             detail = f"the disclosed opening of staff in entry {index} does not open its commitment"
-            return [Finding("opening_mismatch", detail, (index,), event.demand)]
+            return [Finding("opening_mismatch", detail, (index,), demand)]
         if event.kind in _NEW_VERSION:
-            self._demands[event.demand] = _Staffing(None if staff is None else (index, staff))
+            self._demands[demand] = _Staffing(None if staff is None else (index, staff))
             return ()
-        staffing = self._demands.setdefault(event.demand, _Staffing(None))
+        staffing = self._demands.setdefault(demand, _Staffing(None))
         if staff is None:
             self._unchecked += 1
             return ()
         self._checked += 1
         findings = []
         if staffing.intake is not None and staffing.intake[1] == staff:
-            detail = f"demand {event.demand} was approved by the person who took it in"
+            detail = f"demand {demand} was approved by the person who took it in"
             entries = (staffing.intake[0], index)
-            findings.append(Finding("self_approval", detail, entries, event.demand))
+            findings.append(Finding("self_approval", detail, entries, demand))
         if staff in staffing.approvers:
-            detail = f"one person gave two approvals of demand {event.demand}"
+            detail = f"one person gave two approvals of demand {demand}"
             entries = (staffing.approvers[staff], index)
-            findings.append(Finding("duplicate_approver", detail, entries, event.demand))
+            findings.append(Finding("duplicate_approver", detail, entries, demand))
         staffing.approvers.setdefault(staff, index)
         return findings
 

@@ -23,19 +23,22 @@ not a well-formed event is an ``event_malformed`` finding, and the checks do not
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from custodes.audit.findings import MAX_NAMED, Finding
-from custodes.events import Event, Opening, parse_event
+from custodes.events import KINDS, Event, Opening, parse_event
 
 if TYPE_CHECKING:
     from custodes.audit.packs import PublishedPack
 
-__all__ = ["Check", "Replay", "default_checks"]
+__all__ = ["Check", "Observer", "Replay", "default_checks"]
 
 log = logging.getLogger(__name__)
+
+Observer = Callable[[int, Event], Iterable[Finding]]
+"""What looks at one event: ``observer(index, event)`` returns the findings it reveals."""
 
 
 class Check:
@@ -50,6 +53,14 @@ class Check:
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
         """Look at the event at ``index``; return the findings it reveals."""
         return ()
+
+    def observers(self) -> Mapping[str, Observer]:
+        """The observer of each event kind this check sees, asked once by the replay.
+
+        By default :meth:`observe`, for every kind in :attr:`kinds`. A check that treats
+        kinds differently may name a method for each, so that it is chosen once per kind
+        instead of once per event; it must do what :meth:`observe` does for such an event."""
+        return dict.fromkeys(KINDS if self.kinds is None else self.kinds, self.observe)
 
     def finish(self, as_of: datetime) -> Iterable[Finding]:
         """The log has ended; return the findings about deadlines passed by ``as_of``."""
@@ -69,15 +80,12 @@ class Replay:
         self._findings: list[Finding] = []
         self._malformed: list[int] = []
         self._first_problem = ""
-        self._observers: dict[str, list[Check]] = {}
-
-    def _observers_of(self, kind: str) -> list[Check]:
-        """The checks that see events of ``kind``, in the order they were given."""
-        found = self._observers.get(kind)
-        if found is None:
-            found = [c for c in self.checks if c.kinds is None or kind in c.kinds]
-            self._observers[kind] = found
-        return found
+        observers: dict[str, list[Observer]] = {}
+        for check in self.checks:
+            for kind, observer in check.observers().items():
+                observers.setdefault(kind, []).append(observer)
+        self._observers = {kind: tuple(found) for kind, found in observers.items()}
+        """The observers of each kind, in the order of the checks that named them."""
 
     def feed(self, index: int, entry: bytes) -> None:
         try:
@@ -88,8 +96,8 @@ class Replay:
             self._malformed.append(index)
             return
         self.events += 1
-        for check in self._observers_of(event.kind):
-            found = check.observe(index, event)
+        for observe in self._observers.get(event.kind, ()):
+            found = observe(index, event)
             if found:
                 self._findings.extend(found)
 

@@ -21,12 +21,12 @@ Times are the events' own (UTC, whole seconds), so a finding holds whatever the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from custodes.audit.approvals import EMERGENCY
-from custodes.audit.checks import Check
+from custodes.audit.checks import Check, Observer
 from custodes.audit.findings import Finding
 from custodes.events import (
     CLOCK_OVERDUE,
@@ -51,11 +51,22 @@ FOLLOW_UP = timedelta(hours=48)
 NOTICE_GRACE = timedelta(days=30)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Emergency:
     emergency: bool
     executed: tuple[int, datetime] | None = None
     followed_up: bool = False
+
+
+_DEADLINE_METHODS = {
+    CLOCK_OVERDUE: "_overdue",
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_EXECUTED: "_executed",
+    EMERGENCY_FOLLOW_UP_COMPLETED: "_followed_up",
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
 
 
 class DeadlineCheck(Check):
@@ -71,38 +82,67 @@ class DeadlineCheck(Check):
         self.follow_up = follow_up
         self._demands: dict[str, _Emergency] = {}
 
+    def observers(self) -> Mapping[str, Observer]:
+        return {kind: getattr(self, name) for kind, name in _DEADLINE_METHODS.items()}
+
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
+        observe: Observer = getattr(self, _DEADLINE_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
+
+    def _overdue(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
         if demand is None:
             return ()
-        if event.kind == CLOCK_OVERDUE:
-            clock, due = event.facts["clock"], event.facts["due_at"]
-            detail = (
-                f"the platform logged that the {clock} clock of demand {demand} ran out at {due}"
-            )
-            return [Finding("deadline_missed", detail, (index,), demand)]
-        if event.kind in (DEMAND_RECEIVED, DEMAND_AMENDED):
+        clock, due = event.facts["clock"], event.facts["due_at"]
+        detail = f"the platform logged that the {clock} clock of demand {demand} ran out at {due}"
+        return [Finding("deadline_missed", detail, (index,), demand)]
+
+    def _received(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is not None:
+            emergency = event.facts.get("demand_kind") == EMERGENCY
             old = self._demands.get(demand)
-            state = _Emergency(event.facts.get("demand_kind") == EMERGENCY)
-            if old is not None:  # an amendment does not reset an execution already done
-                state.executed, state.followed_up = old.executed, old.followed_up
-            self._demands[demand] = state
-            return ()
-        state = self._demands.setdefault(demand, _Emergency(False))
-        if event.kind == DEMAND_EXECUTED:
+            if old is None:
+                self._demands[demand] = _Emergency(emergency)
+            else:  # an amendment does not reset an execution already done
+                old.emergency = emergency
+        return ()
+
+    def _state(self, demand: str) -> _Emergency:
+        state = self._demands.get(demand)
+        if state is None:
+            state = self._demands[demand] = _Emergency(False)
+        return state
+
+    def _other(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            self._state(event.demand)
+        return ()
+
+    def _executed(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            state = self._state(event.demand)
             state.emergency = state.emergency or event.facts.get("demand_kind") == EMERGENCY
             if state.emergency and state.executed is None:
                 state.executed = (index, event.time)
-        elif event.kind == EMERGENCY_FOLLOW_UP_COMPLETED and not state.followed_up:
-            state.followed_up = True
-            if state.executed is not None and event.time > state.executed[1] + self.follow_up:
-                executed, at = state.executed
-                detail = (
-                    f"the emergency disclosure of demand {demand} at {at:%Y-%m-%d %H:%M} UTC "
-                    f"was followed up at {event.time:%Y-%m-%d %H:%M} UTC, after "
-                    f"{int(self.follow_up.total_seconds() // 3600)} hours"
-                )
-                return [Finding("follow_up_late", detail, (executed, index), demand)]
+        return ()
+
+    def _followed_up(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is None:
+            return ()
+        state = self._state(demand)
+        if state.followed_up:
+            return ()
+        state.followed_up = True
+        if state.executed is not None and event.time > state.executed[1] + self.follow_up:
+            executed, at = state.executed
+            detail = (
+                f"the emergency disclosure of demand {demand} at {at:%Y-%m-%d %H:%M} UTC "
+                f"was followed up at {event.time:%Y-%m-%d %H:%M} UTC, after "
+                f"{int(self.follow_up.total_seconds() // 3600)} hours"
+            )
+            return [Finding("follow_up_late", detail, (executed, index), demand)]
         return ()
 
     def finish(self, as_of: datetime) -> Iterable[Finding]:
@@ -119,7 +159,7 @@ class DeadlineCheck(Check):
                 yield Finding("follow_up_missing", detail, (index,), demand)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Notice:
     gag: tuple[int, date] | None = None
     notified: int | None = None
@@ -139,6 +179,18 @@ def _untold(state: _Notice) -> bool:
     return state.affected is not None and state.notified is None and state.gag is None
 
 
+_NOTICE_METHODS = {
+    NOTICE_DEFERRED: "_deferred",
+    NOTICE_SENT: "_notified",
+    DEMAND_NOTIFIED: "_notified",
+    PRODUCTION_DELIVERED: "_affected",
+    RESTRICTION_APPLIED: "_affected",
+    DEMAND_CLOSED: "_closed",
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class NoticeCheck(Check):
     """Users are told by default; a gag holds notice back only until its end date."""
 
@@ -153,28 +205,61 @@ class NoticeCheck(Check):
         self._demands: dict[str, _Notice] = {}
         self._undated: list[int] = []
 
+    def observers(self) -> Mapping[str, Observer]:
+        return {kind: getattr(self, name) for kind, name in _NOTICE_METHODS.items()}
+
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        demand = event.demand
-        if demand is None:
-            return ()
-        state = self._demands.setdefault(demand, _Notice())
-        if event.kind == NOTICE_DEFERRED:
+        observe: Observer = getattr(self, _NOTICE_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
+
+    def _state(self, demand: str) -> _Notice:
+        state = self._demands.get(demand)
+        if state is None:
+            state = self._demands[demand] = _Notice()
+        return state
+
+    def _other(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            self._state(event.demand)
+        return ()
+
+    def _deferred(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            state = self._state(event.demand)
             until = _real_date(str(event.facts["gag_until"]))
             if until is None:  # the fact's shape lets 2026-02-30 through: no dated gag
                 self._undated.append(index)
             else:
                 state.gag = (index, until)
-        elif event.kind in (NOTICE_SENT, DEMAND_NOTIFIED):
-            state.notified = index
-            if state.gag is not None and event.time.date() < state.gag[1]:
-                detail = (
-                    f"users were notified about demand {demand} on {event.time:%Y-%m-%d}, "
-                    f"while its gag order ran until {state.gag[1]}"
-                )
-                return [Finding("notice_during_gag", detail, (state.gag[0], index), demand)]
-        elif event.kind in (PRODUCTION_DELIVERED, RESTRICTION_APPLIED):
-            state.affected = index if state.affected is None else state.affected
-        elif event.kind == DEMAND_CLOSED and _untold(state):
+        return ()
+
+    def _notified(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is None:
+            return ()
+        state = self._state(demand)
+        state.notified = index
+        if state.gag is not None and event.time.date() < state.gag[1]:
+            detail = (
+                f"users were notified about demand {demand} on {event.time:%Y-%m-%d}, "
+                f"while its gag order ran until {state.gag[1]}"
+            )
+            return [Finding("notice_during_gag", detail, (state.gag[0], index), demand)]
+        return ()
+
+    def _affected(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            state = self._state(event.demand)
+            if state.affected is None:
+                state.affected = index
+        return ()
+
+    def _closed(self, index: int, event: Event) -> Iterable[Finding]:
+        demand = event.demand
+        if demand is None:
+            return ()
+        state = self._state(demand)
+        if _untold(state):
             assert state.affected is not None
             detail = (
                 f"demand {demand} affected users and was closed without a notice or a "

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from custodes.audit.approvals import EFFECTS
-from custodes.audit.checks import Check
+from custodes.audit.checks import Check, Observer
 from custodes.audit.findings import Finding
 from custodes.events import (
     DEMAND_AMENDED,
@@ -61,10 +61,10 @@ def is_domestic(code: str, authority: str) -> bool:
 
 
 def _codes(value: object) -> tuple[str, ...]:
-    return tuple(str(v) for v in value) if isinstance(value, tuple) else ()
+    return tuple(map(str, value)) if isinstance(value, tuple) else ()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Reach:
     received: int
     authority: str | None
@@ -78,6 +78,17 @@ class _Reach:
     reported: bool = False
 
 
+_JURISDICTION_METHODS = {
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_SCREENED: "_on_screened",
+    DEMAND_NARROWED: "_narrowed",
+    **dict.fromkeys(EFFECTS, "_effect"),
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class JurisdictionCheck(Check):
     """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
 
@@ -88,14 +99,21 @@ class JurisdictionCheck(Check):
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self._demands: dict[str, _Reach] = {}
+        self._demands: dict[str | None, _Reach] = {}  # never None: a look-up key only
         self._unchecked = 0
 
+    def observers(self) -> Mapping[str, Observer]:
+        return {
+            kind: getattr(self, _JURISDICTION_METHODS.get(kind, "_other")) for kind in self.kinds
+        }
+
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        if event.demand is None:
-            return ()
-        facts = event.facts
-        if event.kind in (DEMAND_RECEIVED, DEMAND_AMENDED):
+        observe: Observer = getattr(self, _JURISDICTION_METHODS.get(event.kind, "_other"))
+        return observe(index, event)
+
+    def _received(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            facts = event.facts
             authority = facts.get("authority_jurisdiction")
             self._demands[event.demand] = _Reach(
                 index,
@@ -103,19 +121,41 @@ class JurisdictionCheck(Check):
                 facts.get("instrument_kind") in TREATY_INSTRUMENTS,
                 _codes(facts.get("territories")),
             )
-            return ()
+        return ()
+
+    # Below, a demand never received is passed by: the approvals check reports it.
+
+    def _other(self, index: int, event: Event) -> Iterable[Finding]:
         reach = self._demands.get(event.demand)
-        if reach is None:
-            return ()  # the approvals check reports demands never received
-        reach.route = reach.route or "route" in facts
-        if event.kind == DEMAND_SCREENED:
+        if reach is not None and "route" in event.facts:
+            reach.route = True
+        return ()
+
+    def _on_screened(self, index: int, event: Event) -> Iterable[Finding]:
+        reach = self._demands.get(event.demand)
+        if reach is not None:
+            if "route" in event.facts:
+                reach.route = True
             self._screened(index, event, reach)
-        elif event.kind == DEMAND_NARROWED:
+        return ()
+
+    def _narrowed(self, index: int, event: Event) -> Iterable[Finding]:
+        reach = self._demands.get(event.demand)
+        if reach is not None:
+            facts = event.facts
+            if "route" in facts:
+                reach.route = True
             dropped = facts.get("dropped_targets")
             reach.dropped = dropped if isinstance(dropped, int) else 0
-        elif event.kind in EFFECTS and not reach.reported:
-            return self._judge(index, event, reach)
         return ()
+
+    def _effect(self, index: int, event: Event) -> Iterable[Finding]:
+        reach = self._demands.get(event.demand)
+        if reach is None:
+            return ()
+        if "route" in event.facts:
+            reach.route = True
+        return () if reach.reported else self._judge(index, event, reach)
 
     @staticmethod
     def _screened(index: int, event: Event, reach: _Reach) -> None:
@@ -125,16 +165,17 @@ class JurisdictionCheck(Check):
         for f in findings if isinstance(findings, tuple) else ():
             if type(f) is not dict and not isinstance(f, Mapping):
                 continue
-            rule, outcome = str(f.get("rule", "")), f.get("outcome")
-            if rule == TREATY_ROUTE_RULE and outcome == "pass":
+            outcome = f.get("outcome")
+            if outcome == "refuse":
+                if not str(f.get("rule", "")).startswith(RULE_PREFIXES):
+                    continue
+                target = f.get("target")
+                if isinstance(target, int):
+                    reach.refused_targets.add(target)
+                else:
+                    reach.refused_whole = True
+            elif outcome == "pass" and str(f.get("rule", "")) == TREATY_ROUTE_RULE:
                 reach.route = True
-            if outcome != "refuse" or not rule.startswith(RULE_PREFIXES):
-                continue
-            target = f.get("target")
-            if isinstance(target, int):
-                reach.refused_targets.add(target)
-            else:
-                reach.refused_whole = True
 
     def _judge(self, index: int, event: Event, reach: _Reach) -> list[Finding]:
         why = self._refusal_ignored(reach)
@@ -169,13 +210,16 @@ class JurisdictionCheck(Check):
         territories = reach.territories
         if event.kind == RESTRICTION_APPLIED:
             territories = _codes(event.facts.get("territories")) or territories
-        abroad = sorted({c for c in territories if not is_domestic(c, authority)})
+        country = authority[:2]  # is_domestic, inline
+        abroad = {c for c in territories if c[:2] != country}
         if abroad:
-            return f"it restricts in {', '.join(abroad)} without a treaty route"
-        foreign = sorted({c for c in reach.subjects if not is_domestic(c, authority)})
-        if foreign and not reach.refused_targets:
+            return f"it restricts in {', '.join(sorted(abroad))} without a treaty route"
+        if reach.refused_targets:
+            return None
+        foreign = {c for c in reach.subjects if c[:2] != country}
+        if foreign:
             return (
-                f"subjects in {', '.join(foreign)}, no treaty route, "
+                f"subjects in {', '.join(sorted(foreign))}, no treaty route, "
                 "and no jurisdiction rule refused them"
             )
         return None

@@ -187,14 +187,18 @@ def _read_bundle(data: bytes, width: int) -> tuple[list[bytes], str | None]:
 
 def _compare_leaves(
     run: _Pass, start: int, tile: Tile, hashes: list[bytes], problem: str | None
-) -> None:
-    """Compare an entry bundle's leaf hashes with the published level-0 tile.
+) -> bytes:
+    """Compare an entry bundle's leaf hashes with the published level-0 tile; returns the
+    hashes joined, as the rebuilt tile.
 
     Where they differ, either side may be wrong: both readings are kept, and
     :func:`rebuild_log` keeps the one that the checkpoint's root bears out."""
     tile_path = format_tile_path(tile)
-    bundle_path = format_tile_path(bundle_tile(tile.index, tile.width))
     published = run.get(tile_path)
+    joined = b"".join(hashes)
+    if published == joined and problem is None:
+        return joined  # the common case, in one comparison
+    bundle_path = format_tile_path(bundle_tile(tile.index, tile.width))
     if published is not None and len(published) != tile.width * 32:
         run.tile_findings.append(_tile_mismatch(tile_path, f"has {len(published)} bytes"))
         published = None
@@ -230,6 +234,7 @@ def _compare_leaves(
             )
         )
         run.tile_findings.append(_tile_mismatch(tile_path, "differs from the entries' hashes"))
+    return joined
 
 
 def _tile_mismatch(path: str, what: str) -> Finding:
@@ -250,10 +255,9 @@ def _read_entries(
             run.get(format_tile_path(Tile(0, n, width)))  # a missing tile is named too
             continue
         entries, problem = _read_bundle(data, width)
-        hashes = leaf_hashes(entries)
-        _compare_leaves(run, start, Tile(0, n, width), hashes, problem)
+        joined = _compare_leaves(run, start, Tile(0, n, width), leaf_hashes(entries), problem)
         if problem is None:
-            run.built[(0, n)] = b"".join(hashes)
+            run.built[(0, n)] = joined
             if on_entry is not None:
                 for i, entry in enumerate(entries):
                     on_entry(start + i, entry)

@@ -18,14 +18,13 @@ It needs no policy pack: the findings a screening logged say what it refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from custodes.audit.approvals import EFFECTS
-from custodes.audit.checks import Check
+from custodes.audit.checks import Check, Observer
 from custodes.audit.findings import Finding
 from custodes.audit.jurisdiction import RULE_PREFIXES
-from custodes.audit.screening import logged_findings
 from custodes.events import (
     DEMAND_AMENDED,
     DEMAND_APPROVED,
@@ -39,7 +38,7 @@ from custodes.events import (
 __all__ = ["RefusedScopeCheck"]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Scope:
     """What screening and the decision left of a demand's current version."""
 
@@ -57,6 +56,18 @@ class _Scope:
     reported: bool = False
 
 
+_SCOPE_METHODS = {
+    DEMAND_RECEIVED: "_received",
+    DEMAND_AMENDED: "_received",
+    DEMAND_SCREENED: "_screened",
+    DEMAND_APPROVED: "_decided",
+    DEMAND_NARROWED: "_decided",
+    **dict.fromkeys(EFFECTS, "_effect"),
+}
+"""Kind to the name of the method that observes it (a check that kept its own bound methods
+would be a reference cycle)."""
+
+
 class RefusedScopeCheck(Check):
     """Targets and items screening refused are dropped before anything is done."""
 
@@ -67,40 +78,67 @@ class RefusedScopeCheck(Check):
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self._demands: dict[str, _Scope] = {}
+        self._demands: dict[str | None, _Scope] = {}  # never None: a look-up key only
+
+    def observers(self) -> Mapping[str, Observer]:
+        return {kind: getattr(self, name) for kind, name in _SCOPE_METHODS.items()}
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        demand, facts = event.demand, event.facts
-        if demand is None:
+        name = _SCOPE_METHODS.get(event.kind)
+        if name is None:
             return ()
-        if event.kind in (DEMAND_RECEIVED, DEMAND_AMENDED):
-            self._demands[demand] = _Scope(index, int(facts["target_count"]))  # type: ignore[arg-type]
-            return ()
-        scope = self._demands.get(demand)
+        observe: Observer = getattr(self, name)
+        return observe(index, event)
+
+    def _received(self, index: int, event: Event) -> Iterable[Finding]:
+        if event.demand is not None:
+            self._demands[event.demand] = _Scope(index, int(event.facts["target_count"]))  # type: ignore[arg-type]
+        return ()
+
+    # Below, a demand never received is passed by: the approvals check reports it.
+
+    def _screened(self, index: int, event: Event) -> Iterable[Finding]:
+        scope = self._demands.get(event.demand)
         if scope is None:
             return ()
-        if event.kind == DEMAND_SCREENED:
-            refusals = [f for f in logged_findings(event) if f["outcome"] == "refuse"]
-            targets = {int(f["target"]) for f in refusals if "target" in f}
-            reach = {
-                int(f["target"])
-                for f in refusals
-                if "target" in f and str(f["rule"]).startswith(RULE_PREFIXES)
-            }
-            items = {str(f["item"]) for f in refusals if "item" in f and "target" not in f}
-            self._demands[demand] = _Scope(
-                scope.received, scope.targets, index, facts["outcome"] == "refuse",
-                frozenset(targets), frozenset(reach), frozenset(items),
-            )  # fmt: skip
-        elif event.kind in (DEMAND_APPROVED, DEMAND_NARROWED):
-            scope.decision = index
-            dropped, kept = facts.get("dropped_targets", 0), facts.get("target_count")
-            scope.dropped = dropped if isinstance(dropped, int) else 0
-            scope.kept = kept if isinstance(kept, int) else None
-            scope.categories = tuple(str(c) for c in facts.get("categories", ()))  # type: ignore[union-attr]
-        elif event.kind in EFFECTS:
-            return self._judge(index, event, scope)
+        facts = event.facts
+        found = facts.get("findings", ())
+        refusals = [
+            f
+            for f in (found if isinstance(found, tuple) else ())
+            if (type(f) is dict or isinstance(f, Mapping)) and f["outcome"] == "refuse"
+        ]
+        targets: set[int] = set()
+        reach: set[int] = set()
+        items: set[str] = set()
+        for f in refusals:
+            if "target" in f:
+                targets.add(int(f["target"]))
+                if str(f["rule"]).startswith(RULE_PREFIXES):
+                    reach.add(int(f["target"]))
+            elif "item" in f:
+                items.add(str(f["item"]))
+        self._demands[event.demand] = _Scope(
+            scope.received, scope.targets, index, facts["outcome"] == "refuse",
+            frozenset(targets), frozenset(reach), frozenset(items),
+        )  # fmt: skip
         return ()
+
+    def _decided(self, index: int, event: Event) -> Iterable[Finding]:
+        scope = self._demands.get(event.demand)
+        if scope is None:
+            return ()
+        facts = event.facts
+        scope.decision = index
+        dropped, kept = facts.get("dropped_targets", 0), facts.get("target_count")
+        scope.dropped = dropped if isinstance(dropped, int) else 0
+        scope.kept = kept if isinstance(kept, int) else None
+        scope.categories = tuple(map(str, facts.get("categories", ())))  # type: ignore[arg-type]
+        return ()
+
+    def _effect(self, index: int, event: Event) -> Iterable[Finding]:
+        scope = self._demands.get(event.demand)
+        return () if scope is None else self._judge(index, event, scope)
 
     def _judge(self, index: int, event: Event, s: _Scope) -> list[Finding]:
         if s.reported or s.screened is None or s.refused or s.decision is None:
