@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import cedarpy
@@ -47,7 +49,7 @@ from custodes.model import (
     parse_demand,
     parse_subject,
 )
-from custodes.policy import PolicyPack, evaluate, load_pack
+from custodes.policy import DEFAULT_PACK, PolicyPack, evaluate, load_pack
 from custodes.policy.screening import _Screening
 
 NOW = datetime(2024, 6, 4, 12, tzinfo=UTC)
@@ -223,3 +225,26 @@ def test_each_check_asked_with_its_own_policies_decides_as_with_the_whole_pack(
     whole = cedarpy.PolicySet.from_str(pack.policy_text)
     monkeypatch.setattr(PolicyPack, "policies_for", lambda self, *actions: whole)
     assert [evaluate(pack, *d) for d in demands] == alone
+
+
+def test_a_pack_that_lets_a_long_demand_through_asks_its_targets_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over the cap, targets are asked against a second store once the scope check passed.
+    copy = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, copy)
+    scope = copy / "scope.cedar"
+    text = scope.read_text(encoding="utf-8")
+    text = text.replace('resource.target_count <= Limits::"pack".target_cap', "true")
+    text = text.replace("when { resource.target_count > Limits::\"pack\".target_cap }",
+                        "when { false }")  # fmt: skip
+    scope.write_text(text, encoding="utf-8")
+    loose = load_pack(copy)
+    long = [d for d in _demands(loose, 300, seed=5) if len(d[0].targets) > 25]
+    assert len(long) > 10
+    targeted = 0
+    for demand, authority, subjects, context in long:
+        checked = evaluate(loose, demand, authority, subjects, context, check_schema=True)
+        assert evaluate(loose, demand, authority, subjects, context) == checked
+        targeted += any(f.target is not None for f in checked)
+    assert targeted > 5
