@@ -333,16 +333,18 @@ class _Screening:
     def layer_entities(self, classes: list[_Class]) -> list[str]:
         """The jurisdictions of the authority and of the subjects, the authority, and the
         ``Target`` entity (and for a restriction, the ``Area`` it reaches) of each class."""
-        codes: set[str] = set()
+        a = self.authority
+        mine = self.pack.entities.pick([a.jurisdiction, a.country] if a else [])
+        return [*mine, self.authority_entity(), *self.later_entities(classes)]
+
+    def later_entities(self, classes: list[_Class]) -> list[str]:
+        """The part of :meth:`layer_entities` that is about ``classes``: the subjects' other
+        jurisdictions and the classes' entities (a demand over the cap gets them only once
+        the scope check has passed)."""
+        codes = {code for c in classes if c.known for code in c.key[2:4]}
         if self.authority is not None:
-            codes.update((self.authority.jurisdiction, self.authority.country))
-        for c in classes:
-            if c.known:
-                codes.update(c.key[2:4])
-        out = [*self.pack.entities.pick(codes), self.authority_entity()]
-        for c in classes:
-            out += self._target_entity(c)
-        return out
+            codes -= {self.authority.jurisdiction, self.authority.country}
+        return self.pack.entities.pick(codes) + [e for c in classes for e in self._target_entity(c)]
 
     def _target_entity(self, c: _Class) -> list[str]:
         """The ``Target`` entity (and the ``Area`` it reaches) for one class of targets."""
@@ -433,11 +435,7 @@ def evaluate(
         return findings + [f for ask, fs in answers if ask.target is not None for f in fs]
     classes, target_asks = s.target_classes()
     if target_asks:
-        extra = [e for c in classes for e in s._target_entity(c)]
-        codes = {code for c in classes if c.known for code in c.key[2:4]}
-        if authority is not None:
-            codes -= {authority.jurisdiction, authority.country}
-        more = pack.entities.store(pack.entities.pick(codes) + extra, store, schema=schema)
+        more = pack.entities.store(s.later_entities(classes), store, schema=schema)
         findings += [f for _, fs in _decide(pack, more, target_asks, schema) for f in fs]
     return findings
 
