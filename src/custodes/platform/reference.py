@@ -18,6 +18,7 @@ import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 
@@ -104,8 +105,11 @@ _PLACES: dict[TargetKind, str] = {
 }
 _BATCH = 500
 """Targets per batched look-up: well under SQLite's smallest limit on bound parameters."""
+_CATEGORIES = {kind: [c for (k, c) in _READS if k is kind] for kind in TargetKind}
+"""For each target kind, the categories of :data:`_READS` in order."""
 
 
+@lru_cache(maxsize=256)
 def _subjects_sql(kind: TargetKind, n: int) -> str:
     """One query for ``n`` targets of ``kind``: each known target's id, its holder's place,
     data region and account type, then one 0/1 column per category of :data:`_READS` (in
@@ -216,18 +220,21 @@ class ReferencePlatform:
         """:meth:`subject` for many targets at once: a couple of queries per target kind
         and batch of :data:`_BATCH`, instead of up to nine per target."""
         out: dict[Target, Subject | None] = dict.fromkeys(targets)
-        wanted: dict[TargetKind, list[str]] = {}
+        wanted: dict[TargetKind, dict[str, Target]] = {}
         for target in out:
             if not target.is_selector and target.kind in _HOLDERS:
-                wanted.setdefault(target.kind, []).append(target.id)
-        for kind, idents in wanted.items():
+                wanted.setdefault(target.kind, {})[target.id] = target
+        for kind, named in wanted.items():
+            idents = list(named)
             for i in range(0, len(idents), _BATCH):
-                for subject in self._batch(kind, idents[i : i + _BATCH]):
+                for subject in self._batch(kind, idents[i : i + _BATCH], named):
                     out[subject.target] = subject
         return out
 
-    def _batch(self, kind: TargetKind, idents: list[str]) -> list[Subject]:
-        categories = [c for (k, c) in _READS if k is kind]
+    def _batch(
+        self, kind: TargetKind, idents: list[str], named: dict[str, Target]
+    ) -> list[Subject]:
+        categories = _CATEGORIES[kind]
         places: dict[str, set[str]] = {}
         with self._lock:
             rows = self._db.execute(_subjects_sql(kind, len(idents)), idents).fetchall()
@@ -237,7 +244,7 @@ class ReferencePlatform:
                     places.setdefault(ident, set()).add(place)
         return [
             Subject(
-                Target(kind, row[0]),
+                named[row[0]],
                 row[1],
                 row[2],
                 row[3],

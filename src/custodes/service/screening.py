@@ -125,11 +125,16 @@ class _Subjects(Mapping[Target, Subject | None]):
     def __getitem__(self, target: Target) -> Subject | None:
         if target not in self._targets:
             raise KeyError(target)
-        if target not in self.seen:
-            if self._answers is None:
-                self._answers = self._platform.subjects(self._named) if self._named else {}
-            self.seen[target] = self._answers.get(target)
-        return self.seen[target]
+        return self._answer(target)
+
+    def get(self, target: Target, default: Any = None) -> Any:
+        return self._answer(target) if target in self._targets else default
+
+    def _answer(self, target: Target) -> Subject | None:
+        if self._answers is None:
+            self._answers = self._platform.subjects(self._named) if self._named else {}
+        found = self.seen[target] = self._answers.get(target)
+        return found
 
     def __iter__(self) -> Iterator[Target]:
         return iter(self._targets)

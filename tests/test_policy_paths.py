@@ -1,0 +1,250 @@
+"""Screening's quick path decides exactly as the checked one.
+
+:func:`custodes.policy.evaluate` keeps the entities that repeat from one demand to the next
+(the authority, the places, one ``Target`` entity per class of targets) parsed, per pack, and
+asks Cedar each check's questions with only that check's policies. ``check_schema=True``
+builds every entity afresh and validates it. These tests hold the two to the same findings
+over the pack's own cases and many random demands, and hold per-check policies to the whole
+pack's.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cedarpy
+import pytest
+
+import custodes.policy.pack as pack_module
+from custodes.errors import InputError
+from custodes.model import (
+    Authority,
+    AuthorityKind,
+    CallbackStatus,
+    DataCategory,
+    Demand,
+    DemandKind,
+    EvidenceRef,
+    EvidenceStatus,
+    InstrumentKind,
+    LegalInstrument,
+    Nondisclosure,
+    Offence,
+    Restriction,
+    RestrictionAction,
+    ScreeningContext,
+    SignatureStatus,
+    Standing,
+    Subject,
+    Target,
+    TargetKind,
+    TimeRange,
+    parse_authority,
+    parse_context,
+    parse_demand,
+    parse_subject,
+)
+from custodes.policy import DEFAULT_PACK, PolicyPack, evaluate, load_pack
+from custodes.policy.screening import _Screening
+
+NOW = datetime(2024, 6, 4, 12, tzinfo=UTC)
+PLACES = ["US", "US-CA", "US-NY", "US-TX", "CN", "CN-GD", "DE", "DE-BE", "GB", "GB-ENG",
+          "IE", "FR", "IN", "BR", "RU", "SG", "HK", "XK"]  # fmt: skip
+REGIONS = ["US", "IE", "SG", "DE", "CN"]
+AUTHORITIES: list[Authority | None] = [
+    Authority("fbi", "Federal Bureau of Investigation", AuthorityKind.POLICE, "US"),
+    Authority("sfpd", "San Francisco Police", AuthorityKind.POLICE, "US-CA"),
+    Authority("ndcal", "N.D. Cal.", AuthorityKind.COURT, "US-CA"),
+    Authority("mps", "Ministry of Public Security", AuthorityKind.POLICE, "CN"),
+    Authority("bka", "Bundeskriminalamt", AuthorityKind.POLICE, "DE"),
+    Authority("lka-be", "LKA Berlin", AuthorityKind.POLICE, "DE-BE"),
+    Authority("met", "Metropolitan Police", AuthorityKind.POLICE, "GB-ENG"),
+    Authority("xk", "Somewhere", AuthorityKind.POLICE, "XK"),
+    Authority("gone", "Suspended", AuthorityKind.PROSECUTOR, "US", Standing.SUSPENDED),
+    None,
+]
+
+
+@pytest.fixture(scope="module")
+def pack() -> PolicyPack:
+    return load_pack()
+
+
+def _subject(rng: random.Random, target: Target) -> Subject | None:
+    if target.is_selector or rng.random() < 0.1:
+        return None
+    affected: frozenset[str] = frozenset()
+    if target.kind is not TargetKind.ACCOUNT:
+        affected = frozenset(rng.sample(PLACES[:-1], rng.randrange(0, 4)))
+    place = rng.choice(PLACES[:-1])
+    return Subject(target, place, rng.choice(REGIONS), rng.choice(["free", "business"]),
+                   affected=affected)  # fmt: skip
+
+
+def _targets(rng: random.Random) -> list[Target]:
+    n = rng.choice([1, 1, 2, 3, 5, 12, 25, 26])
+    out: dict[Target, None] = {}
+    while len(out) < n:
+        kind = rng.choice(list(TargetKind))
+        ident = f"{kind.value[0]}-{rng.randrange(60)}"
+        if kind is TargetKind.SELECTOR or rng.random() < 0.03:
+            ident = f"everyone named {rng.choice(['Li', 'Smith', 'Müller'])}"
+        out[Target(kind, ident)] = None
+    return list(out)
+
+
+def _random(rng: random.Random, pack: PolicyPack, n: int) -> tuple[Any, ...]:
+    """A random demand, its authority, subjects and context (shapes Demand accepts)."""
+    authority = rng.choice(AUTHORITIES)
+    kind = rng.choice(list(DemandKind))
+    restriction = None
+    categories: tuple[DataCategory, ...] = ()
+    if kind is DemandKind.RESTRICTION:
+        territories = tuple(sorted(rng.sample(PLACES, rng.randrange(0, 3))))
+        restriction = Restriction(rng.choice(list(RestrictionAction)), territories)
+    else:
+        categories = tuple(rng.sample(list(DataCategory), rng.randrange(1, 4)))
+    offences = [*pack.tables.offences, "shoplifting"]
+    gag = rng.choice([None, Nondisclosure(None), Nondisclosure(date(2024, 6, 4) +
+                      timedelta(days=rng.randrange(-10, 900)))])  # fmt: skip
+    evidence = tuple(EvidenceRef(f"{i:02x}" * 32, platform_ref=f"ev-{i}")
+                     for i in range(rng.randrange(0, 3)))  # fmt: skip
+    targets = _targets(rng)
+    span = rng.choice([None, 10, 90, 400])
+    demand = Demand(
+        f"d_{n}",
+        authority.id if authority else None,
+        kind,
+        LegalInstrument(
+            rng.choice(list(InstrumentKind)), document_sha256=rng.choice([None, "9f" * 32])
+        ),
+        tuple(targets),
+        NOW,
+        categories,
+        time_range=None if span is None else TimeRange(NOW - timedelta(days=span), NOW),
+        offence=rng.choice([None, Offence(rng.choice(offences))]),
+        restriction=restriction,
+        nondisclosure=gag,
+        evidence=evidence,
+        claims_tos_violation=rng.random() < 0.2,
+    )
+    subjects = {t: _subject(rng, t) for t in targets}
+    context = ScreeningContext(
+        NOW,
+        rng.choice(list(SignatureStatus)),
+        rng.choice(list(CallbackStatus)),
+        rng.choice([1, 30, 500, 5000]),
+        tuple(rng.choice(list(EvidenceStatus)) for _ in evidence),
+    )
+    return demand, authority, subjects, context
+
+
+def _demands(pack: PolicyPack, count: int, seed: int) -> list[tuple[Any, ...]]:
+    rng = random.Random(seed)
+    out: list[tuple[Any, ...]] = []
+    while len(out) < count:
+        try:
+            out.append(_random(rng, pack, len(out)))
+        except InputError:
+            continue
+    return out
+
+
+def _cases(pack: PolicyPack) -> list[tuple[Any, ...]]:
+    """The screen cases of the pack's own tests, as evaluate's arguments."""
+    out = []
+    for path in pack.tests:
+        for case in json.loads(path.read_text(encoding="utf-8"))["cases"]:
+            if "screen" not in case:
+                continue
+            spec = case["screen"]
+            context = parse_context(spec["context"])
+            authority = None if spec.get("authority") is None else parse_authority(
+                spec["authority"])  # fmt: skip
+            demand = parse_demand(spec["demand"], id="d_case",
+                                  authority_id=authority.id if authority else None,
+                                  received_at=context.now)  # fmt: skip
+            subjects = [parse_subject(s, f"subjects[{i}]")
+                        for i, s in enumerate(spec.get("subjects", []))]  # fmt: skip
+            out.append((demand, authority, {s.target: s for s in subjects}, context))
+    return out
+
+
+def test_the_quick_path_decides_the_pack_cases_as_the_checked_one(pack: PolicyPack) -> None:
+    cases = _cases(pack)
+    assert len(cases) > 30
+    for demand, authority, subjects, context in cases:
+        checked = evaluate(pack, demand, authority, subjects, context, check_schema=True)
+        assert evaluate(pack, demand, authority, subjects, context) == checked  # built
+        assert evaluate(pack, demand, authority, subjects, context) == checked  # remembered
+
+
+def test_the_quick_path_decides_random_demands_as_the_checked_one(
+    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pack_module, "_MAX_LAYERS", 40)  # so that layers are also forgotten
+    fresh = load_pack()
+    demands = _demands(fresh, 600, seed=7)
+    rules: set[str] = set()
+    for demand, authority, subjects, context in demands:
+        checked = evaluate(fresh, demand, authority, subjects, context, check_schema=True)
+        quick = evaluate(fresh, demand, authority, subjects, context)
+        assert quick == checked, demand
+        rules |= {f.rule_id for f in quick}
+    assert len(fresh.entities.layers) == 40
+    assert {"jurisdiction.domestic", "jurisdiction.data_outside", "scope.target_cap"} <= rules
+    assert len(rules) > 40 and "pack.error" not in rules
+    # Again in another order, every layer now built by some other demand or forgotten.
+    for demand, authority, subjects, context in reversed(demands):
+        checked = evaluate(fresh, demand, authority, subjects, context, check_schema=True)
+        assert evaluate(fresh, demand, authority, subjects, context) == checked, demand
+
+
+def test_a_layer_key_stands_for_exactly_its_entities(pack: PolicyPack) -> None:
+    seen: dict[Any, list[str]] = {}
+    hits = 0
+    for demand, authority, subjects, context in _demands(pack, 1500, seed=11):
+        s = _Screening(pack, demand, authority, subjects, context)
+        classes, _ = s.target_classes()
+        key, entities = s.layer_key(classes), s.layer_entities(classes)
+        hits += key in seen
+        assert seen.setdefault(key, entities) == entities
+    assert hits > 100, "the random demands share layers"
+
+
+def test_each_check_asked_with_its_own_policies_decides_as_with_the_whole_pack(
+    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    demands = _demands(pack, 200, seed=3) + _cases(pack)
+    alone = [evaluate(pack, *d) for d in demands]
+    whole = cedarpy.PolicySet.from_str(pack.policy_text)
+    monkeypatch.setattr(PolicyPack, "policies_for", lambda self, *actions: whole)
+    assert [evaluate(pack, *d) for d in demands] == alone
+
+
+def test_a_pack_that_lets_a_long_demand_through_asks_its_targets_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over the cap, targets are asked against a second store once the scope check passed.
+    copy = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, copy)
+    scope = copy / "scope.cedar"
+    text = scope.read_text(encoding="utf-8")
+    text = text.replace('resource.target_count <= Limits::"pack".target_cap', "true")
+    text = text.replace("when { resource.target_count > Limits::\"pack\".target_cap }",
+                        "when { false }")  # fmt: skip
+    scope.write_text(text, encoding="utf-8")
+    loose = load_pack(copy)
+    long = [d for d in _demands(loose, 300, seed=5) if len(d[0].targets) > 25]
+    assert len(long) > 10
+    targeted = 0
+    for demand, authority, subjects, context in long:
+        checked = evaluate(loose, demand, authority, subjects, context, check_schema=True)
+        assert evaluate(loose, demand, authority, subjects, context) == checked
+        targeted += any(f.target is not None for f in checked)
+    assert targeted > 5
