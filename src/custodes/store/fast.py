@@ -6,6 +6,11 @@ them with SQLAlchemy and processing each row's parameters cost more than the dat
 own work; here each shape of statement is written once per dialect, values go through the
 same bind processors SQLAlchemy would apply (so a ``DateTime`` is stored exactly as the
 ORM-less Core path stores it), and the rows go in one multi-row ``INSERT``.
+
+On PostgreSQL the statements are written with the server's own ``$n`` placeholders and run on
+a psycopg ``RawCursor``: psycopg otherwise scans a query for ``%s`` markers on every run, and
+does not remember the result for a statement of over 50 parameters (a multi-row ``INSERT``),
+which cost 235 µs of processor time for 25 rows of 8 columns, against 31 µs raw.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
@@ -43,6 +49,25 @@ def mark(dialect: Dialect) -> str:
         return _MARKS[dialect.name]
     except KeyError:
         raise StorageError(f"no fast statements for the {dialect.name} dialect") from None
+
+
+@lru_cache(maxsize=1024)
+def _numbered(width: int, count: int) -> str:
+    """``($1, $2), ($3, $4)``: ``count`` groups of ``width`` numbered placeholders."""
+    return ", ".join(
+        "(" + ", ".join(f"${n}" for n in range(start + 1, start + width + 1)) + ")"
+        for start in range(0, width * count, width)
+    )
+
+
+def _cursor(conn: Connection) -> Any:
+    """A cursor of the driver: on PostgreSQL a raw one, which takes ``$n`` placeholders."""
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.dbapi_connection
+        if not isinstance(driver, psycopg.Connection):
+            raise StorageError("custodes drives PostgreSQL through psycopg 3")
+        return psycopg.RawCursor(driver)
+    return conn.connection.cursor()
 
 
 @lru_cache(maxsize=256)
@@ -82,6 +107,7 @@ def _insert(
     head, processors = _plan(conn.dialect, table, columns)
     m = mark(conn.dialect)
     one = "(" + ", ".join([m] * len(columns)) + ")"
+    raw = conn.dialect.name == "postgresql"
     tail = " " + clause if clause else ""
     out: list[tuple[Any, ...]] = []
     count = 0
@@ -89,7 +115,7 @@ def _insert(
     # many rows (a multi-row VALUES list is compiled into a co-routine over its rows); a
     # RETURNING clause needs the multi-row form, whose rows come back from one statement.
     many = conn.dialect.name == "sqlite" and "RETURNING" not in clause.upper()
-    cursor = conn.connection.cursor()
+    cursor = _cursor(conn)
     try:
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
@@ -107,7 +133,10 @@ def _insert(
                     [values[i : i + width] for i in range(0, len(values), width)],
                 )
             else:
-                cursor.execute(head + ", ".join([one] * len(chunk)) + tail, values)
+                marks = (
+                    _numbered(len(columns), len(chunk)) if raw else ", ".join([one] * len(chunk))
+                )
+                cursor.execute(head + marks + tail, values)
                 if cursor.description is not None:
                     out.extend(tuple(r) for r in cursor.fetchall())
             count += cursor.rowcount
@@ -121,10 +150,13 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[A
     :data:`CHUNK` of them), and return every row."""
     if len(values) > CHUNK:
         raise StorageError(f"at most {CHUNK} values in one look-up")
-    m = mark(conn.dialect)
-    cursor = conn.connection.cursor()
+    if conn.dialect.name == "postgresql":
+        marks = ", ".join(f"${n}" for n in range(1, len(values) + 1))
+    else:
+        marks = ", ".join([mark(conn.dialect)] * len(values))
+    cursor = _cursor(conn)
     try:
-        cursor.execute(sql.format(**{"in": ", ".join([m] * len(values))}), list(values))
+        cursor.execute(sql.format(**{"in": marks}), list(values))
         return [tuple(r) for r in cursor.fetchall()]
     finally:
         cursor.close()
