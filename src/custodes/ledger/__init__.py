@@ -21,9 +21,9 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import EntryTooLargeError, InputError, NotFoundError, StorageError
 from custodes.store import Store
-from custodes.store.fast import CHUNK, insert_count, mark, select_in
+from custodes.store.fast import CHUNK, execute, insert_count, select_in
 from custodes.store.tables import log_checkpoints, log_entries, log_state
-from custodes.tlog import Checkpoint, leaf_hash, parse_checkpoint
+from custodes.tlog import Checkpoint, leaf_hashes, parse_checkpoint
 
 MAX_ENTRY_SIZE = 65535
 """tlog-tiles entry bundles prefix each entry with a 16-bit length."""
@@ -41,14 +41,6 @@ class SignedCheckpoint:
 
     checkpoint: Checkpoint
     note: bytes
-
-
-def _run(conn: Connection, sql: str, value: int) -> None:
-    cursor = conn.connection.cursor()
-    try:
-        cursor.execute(sql.format(mark=mark(conn.dialect)), (value,))
-    finally:
-        cursor.close()
 
 
 def _checked(entries: Sequence[bytes]) -> list[bytes]:
@@ -87,29 +79,26 @@ class Ledger:
     def _append_checked(
         self, conn: Connection, data: list[bytes], *, new: bool = False
     ) -> list[int]:
-        hashes = [leaf_hash(e) for e in data]
+        hashes = leaf_hashes(data)
         by_hash = dict(zip(hashes, data, strict=True))  # first appearance first
-        if new:
-            known: dict[bytes, int] = {}
-            rows = self._insert(conn, by_hash, known, clause="")
-        else:
-            # Most entries are new: insert them all, and look up the log only if some leaf
-            # hash was there already. Then the insert is undone (the counter lock is still
-            # ours, so nobody else saw it) and redone for the entries that are really new.
-            known = {}
-            rows = self._insert(conn, by_hash, known, clause=_SKIP_KNOWN)
-            if rows != len(by_hash):
-                base = min(known.values())
-                _run(conn, _UNDO_ENTRIES, base)
-                _run(conn, _UNDO_COUNTER, base)
-                known = {}
-                unique = list(by_hash)
-                for start in range(0, len(unique), CHUNK):
-                    found = select_in(conn, _FIND, unique[start : start + CHUNK])
-                    known.update({bytes(h): int(i) for h, i in found})
-                fresh = {h: e for h, e in by_hash.items() if h not in known}
-                if fresh:
-                    self._insert(conn, fresh, known, clause="")
+        known: dict[bytes, int] = {}
+        # Most entries are new: insert them all (an entry already in the log fails the plain
+        # insert of ``new`` entries, and is skipped otherwise), and look up the log only if
+        # the count comes out short. Then the insert is undone (the counter's lock is still
+        # ours, so nobody else saw it) and redone for the entries that are really new.
+        inserted = self._insert(conn, by_hash, known, clause="" if new else _SKIP_KNOWN)
+        if inserted != len(by_hash):
+            base = min(known.values())
+            execute(conn, _UNDO_ENTRIES, [base])
+            execute(conn, _UNDO_COUNTER, [base])
+            known.clear()
+            unique = list(by_hash)
+            for start in range(0, len(unique), CHUNK):
+                found = select_in(conn, _FIND, unique[start : start + CHUNK])
+                known.update({bytes(h): int(i) for h, i in found})
+            fresh = {h: e for h, e in by_hash.items() if h not in known}
+            if fresh:
+                self._insert(conn, fresh, known, clause="")
         return [known[h] for h in hashes]
 
     @staticmethod
@@ -122,12 +111,7 @@ class Ledger:
         The counter's row lock serialises appenders until commit. An entry another process
         committed before this lock makes the plain insert fail on the unique leaf hash (and
         the caller retries); with ``clause`` it is skipped and the count comes out short."""
-        cursor = conn.connection.cursor()
-        try:
-            cursor.execute(_RESERVE.format(mark=mark(conn.dialect)), (len(entries),))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        row = execute(conn, _RESERVE, [len(entries)])
         if row is None:
             raise StorageError("the log's counter row is missing: the schema is damaged")
         next_index = int(row[0]) - len(entries)

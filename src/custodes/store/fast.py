@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Dialect
 
 from custodes.errors import StorageError
 
-__all__ = ["insert_count", "insert_rows", "mark", "per_dialect", "select_in"]
+__all__ = ["execute", "insert_count", "insert_rows", "mark", "per_dialect", "select_in"]
 
 T = TypeVar("T")
 
@@ -143,6 +143,18 @@ def _insert(
     finally:
         cursor.close()
     return out, count
+
+
+def execute(conn: Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """Run ``sql``, whose ``{mark}`` stand for the driver's positional placeholders, with
+    ``params``; return its first row (``RETURNING ...``), if it has any."""
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql.format(mark=mark(conn.dialect)), list(params))
+        row = cursor.fetchone() if cursor.description is not None else None
+    finally:
+        cursor.close()
+    return None if row is None else tuple(row)
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:
