@@ -254,18 +254,15 @@ class Writer:
     def _commit(self, batch: list[_Work]) -> None:
         # One run (a single request, or merged requests of one key) always tries the plain
         # transaction first; a mixed batch only while no recent batch had a failure.
-        if (_single_run(batch) or not self._careful) and self._commit_optimistic(batch):
+        single = _single_run(batch)
+        if (single or not self._careful) and self._commit_optimistic(batch, single):
             return
         outcomes: list[tuple[_Work, bool, Any]] = []
+        plain, merged = _grouped(batch)
         try:
             with self._transaction() as conn:
-                merged: dict[str, list[_Work]] = {}
-                for work in batch:
-                    if work.run is None:
-                        outcomes.append((work, *_attempt(conn, work)))
-                    else:
-                        merged.setdefault(work.key, []).append(work)
-                for group in merged.values():
+                outcomes += [(work, *_attempt(conn, work)) for work in plain]
+                for group in merged:
                     outcomes += _run_merged(conn, group)
         except Exception as exc:  # the commit itself failed: nobody's work is durable
             self._fail(batch, exc)
@@ -277,24 +274,21 @@ class Writer:
             else:
                 work.set_exception(value)
 
-    def _commit_optimistic(self, batch: list[_Work]) -> bool:
+    def _commit_optimistic(self, batch: list[_Work], single: bool) -> bool:
         """Every request in one transaction, without savepoints. False (nothing committed) if
         it failed, so that the careful path can run each request in its own savepoint; a
         lone request gets its failure at once, and a mixed batch whose commit itself failed
         fails every request, as on the careful path."""
-        single = _single_run(batch)
         outcomes: list[tuple[_Work, Any]] = []
+        plain, merged = _grouped(batch)
         failure: Exception | None = None
         try:
             with self._transaction() as conn:
                 try:
-                    merged: dict[str, list[_Work]] = {}
-                    for work in batch:
-                        if work.fn is not None:
-                            outcomes.append((work, work.fn(conn)))
-                        else:
-                            merged.setdefault(work.key, []).append(work)
-                    for group in merged.values():
+                    for work in plain:
+                        assert work.fn is not None
+                        outcomes.append((work, work.fn(conn)))
+                    for group in merged:
                         run = group[0].run
                         assert run is not None
                         value = run(conn, [item for work in group for item in work.items])
@@ -334,6 +328,18 @@ def _shares(group: list[_Work], value: list[Any]) -> list[tuple[_Work, list[Any]
         out.append((work, value[at : at + len(work.items)]))
         at += len(work.items)
     return out
+
+
+def _grouped(batch: list[_Work]) -> tuple[list[_Work], list[list[_Work]]]:
+    """The batch's plain requests, and its merged ones grouped by key (in order)."""
+    plain: list[_Work] = []
+    merged: dict[str, list[_Work]] = {}
+    for work in batch:
+        if work.run is None:
+            plain.append(work)
+        else:
+            merged.setdefault(work.key, []).append(work)
+    return plain, list(merged.values())
 
 
 def _single_run(batch: list[_Work]) -> bool:
