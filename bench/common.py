@@ -18,7 +18,7 @@ from custodes.tlog import (
     format_bundle,
     format_checkpoint,
     generate_key,
-    leaf_hash,
+    leaf_hashes,
     new_signer,
     root_of,
     sign_note,
@@ -90,7 +90,7 @@ def publish_log(
         path = root / format_tile_path(bundle_tile(len(hashes) // TILE_WIDTH, len(chunk)))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(format_bundle(chunk))
-        hashes.extend(leaf_hash(e) for e in chunk)
+        hashes.extend(leaf_hashes(chunk))
         if tick is not None:
             tick(len(chunk))
         chunk.clear()
