@@ -31,6 +31,7 @@ from custodes.tlog import (
     prove_consistency,
 )
 from custodes.tlog.tiles import TileNodeReader, parse_tile_path
+from support import run_threads
 
 
 def _deployment(tmp_path: Path, url: str, name: str = "data") -> Deployment:
@@ -86,11 +87,7 @@ def test_concurrent_appends_get_distinct_dense_indexes(dep: Deployment) -> None:
             got += dep.ledger.append([f"w{w}-{i}".encode()])
         results[w] = got
 
-    threads = [threading.Thread(target=writer, args=(w,)) for w in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(writer, range(32))
     every = sorted(i for got in results.values() for i in got)
     assert every == list(range(640))
     for w, got in results.items():  # each writer's entries keep its own order
@@ -324,11 +321,7 @@ def test_two_writers_appending_the_same_entries_get_one_index_each(
                 batch = [f"e{(w + r + k) % 12}".encode() for k in range(3)]
                 answers.extend(zip(batch, d.ledger.append(batch), strict=True))
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_threads(work, range(8))
         assert first.ledger.size() == 12
         stored = {first.ledger.entry(i): i for i in range(12)}
         assert sorted(stored) == sorted(f"e{i}".encode() for i in range(12))

@@ -11,6 +11,7 @@ from custodes import store as store_module
 from custodes.errors import MigrationError, StorageError
 from custodes.store import open_store
 from custodes.store.tables import log_state
+from support import run_threads
 
 probe = sa.Table(
     "probe",
@@ -97,11 +98,7 @@ def test_write_failure_undoes_only_its_own_work(database_url: str) -> None:
         except ValueError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, range(8))
     with s.read() as conn:
         ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
     assert ids == [0, 2, 4, 6]
@@ -141,11 +138,7 @@ def test_merged_writes_fail_only_for_their_own_caller(database_url: str) -> None
         except ValueError as exc:
             results[i] = exc
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, range(6))
     assert isinstance(results[3], ValueError)
     for i in (0, 1, 2, 4, 5):
         assert results[i] == [i * 20, (i * 2 + 1) * 10]
@@ -168,11 +161,7 @@ def test_concurrent_first_writes_share_one_writer(database_url: str) -> None:
         seen.append(s.writer)
         s.write(lambda c: c.execute(probe.insert().values(id=i, v="w")))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, range(16))
     assert len({id(w) for w in seen}) == 1
     with s.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one() == 16
@@ -220,11 +209,7 @@ def test_callers_coming_back_share_commits(database_url: str) -> None:
 
             s.write(insert)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, range(writers))
     with s.read() as conn:
         total = conn.execute(sa.select(sa.func.count()).select_from(probe)).scalar_one()
     assert total == writers * rounds
@@ -258,11 +243,7 @@ def test_batches_with_failures_commit_each_success_once(database_url: str) -> No
             except ValueError as exc:
                 results[key] = exc
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_threads(work, range(writers))
     with s.read() as conn:
         ids = sorted(conn.execute(sa.select(probe.c.id)).scalars())
     assert ids == [k for k in range(writers * rounds) if k % 16 != 5]
@@ -332,11 +313,7 @@ def test_a_failure_reaches_its_caller_through_the_relay(database_url: str) -> No
         except Exception as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    threads = run_threads(work, range(8), timeout=30)
     assert not any(t.is_alive() for t in threads), "a caller was never woken"
     # four writers want id 0: one of them wins, three fail; the four others all succeed
     assert len(ok) == 5 and len(errors) == 3
