@@ -36,8 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from custodes.audit.checks import Check, Observer
+from custodes.audit.checks import Check
 from custodes.audit.findings import Finding
 from custodes.events import (
     APPROVAL_GIVEN,
@@ -117,45 +118,29 @@ def _demand_kind(event: Event) -> str | None:
 _NOTHING: tuple[Finding, ...] = ()
 
 
-_TRACKED = {
-    DEMAND_SCREENED: "_screened",
-    DEMAND_REVIEW_OPENED: "_review_opened",
-    APPROVAL_GIVEN: "_approval",
-    DEMAND_APPROVED: "_decided",
-    DEMAND_NARROWED: "_decided",
-    DEMAND_REFUSED: "_refused",
-    EMERGENCY_CALLBACK_RECORDED: "_callback",
-    DEMAND_CLOSED: "_ended",
-    DEMAND_WITHDRAWN: "_ended",
-}
-_APPROVAL_METHODS = {
-    kind: "_new_version"
-    if kind in _NEW_VERSION
-    else "_effect"
-    if kind in EFFECTS
-    else _TRACKED.get(kind, "_other")
-    for kind in KINDS
-}
-"""The name of the method of :class:`ApprovalCheck` that observes each kind. Names, not bound
-methods: a check that kept its own bound methods would be a reference cycle."""
-
-
 class ApprovalCheck(Check):
     """Every effect follows the screening and the approvals its policy required."""
 
     name = "approvals"
+    methods: ClassVar[Mapping[str, str]] = {
+        # every kind about a demand (the others never name one): an unknown demand is reported
+        **{kind: "_other" for kind, spec in KINDS.items() if spec.about_demand},
+        **dict.fromkeys(_NEW_VERSION, "_new_version"),
+        **dict.fromkeys(EFFECTS, "_effect"),
+        DEMAND_SCREENED: "_screened",
+        DEMAND_REVIEW_OPENED: "_review_opened",
+        APPROVAL_GIVEN: "_approval",
+        DEMAND_APPROVED: "_decided",
+        DEMAND_NARROWED: "_decided",
+        DEMAND_REFUSED: "_refused",
+        EMERGENCY_CALLBACK_RECORDED: "_callback",
+        DEMAND_CLOSED: "_ended",
+        DEMAND_WITHDRAWN: "_ended",
+    }
 
     def __init__(self) -> None:
         self._demands: dict[str | None, _Version] = {}  # never None: a look-up key only
         self._unknown: set[str] = set()
-
-    def observers(self) -> Mapping[str, Observer]:
-        """Every kind about a demand (the others never name one), each to its own method."""
-        return {k: getattr(self, m) for k, m in _APPROVAL_METHODS.items() if KINDS[k].about_demand}
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observe: Observer = getattr(self, _APPROVAL_METHODS.get(event.kind, "_other"))
-        return observe(index, event)
 
     # Every method below first finds the demand's current version; an event that names no
     # demand, or one never received, returns what _not_received says.
