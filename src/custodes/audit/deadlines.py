@@ -21,6 +21,7 @@ Times are the events' own (UTC, whole seconds), so a finding holds whatever the 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -54,7 +55,7 @@ NOTICE_GRACE = timedelta(days=30)
 
 @dataclass(slots=True)
 class _Emergency:
-    emergency: bool
+    emergency: bool = False
     executed: tuple[int, datetime] | None = None
     followed_up: bool = False
 
@@ -73,7 +74,7 @@ class DeadlineCheck(Check):
 
     def __init__(self, follow_up: timedelta = FOLLOW_UP) -> None:
         self.follow_up = follow_up
-        self._demands: dict[str, _Emergency] = {}
+        self._demands: defaultdict[str, _Emergency] = defaultdict(_Emergency)
 
     def _overdue(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
@@ -84,25 +85,13 @@ class DeadlineCheck(Check):
         return [Finding("deadline_missed", detail, (index,), demand)]
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
-        demand = event.demand
-        if demand is not None:
-            emergency = event.facts.get("demand_kind") == EMERGENCY
-            old = self._demands.get(demand)
-            if old is None:
-                self._demands[demand] = _Emergency(emergency)
-            else:  # an amendment does not reset an execution already done
-                old.emergency = emergency
+        if event.demand is not None:  # an amendment does not reset an execution already done
+            self._demands[event.demand].emergency = event.facts.get("demand_kind") == EMERGENCY
         return ()
-
-    def _state(self, demand: str) -> _Emergency:
-        state = self._demands.get(demand)
-        if state is None:
-            state = self._demands[demand] = _Emergency(False)
-        return state
 
     def _executed(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             state.emergency = state.emergency or event.facts.get("demand_kind") == EMERGENCY
             if state.emergency and state.executed is None:
                 state.executed = (index, event.time)
@@ -112,7 +101,7 @@ class DeadlineCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         if state.followed_up:
             return ()
         state.followed_up = True
@@ -175,18 +164,12 @@ class NoticeCheck(Check):
 
     def __init__(self, grace: timedelta = NOTICE_GRACE) -> None:
         self.grace = grace
-        self._demands: dict[str, _Notice] = {}
+        self._demands: defaultdict[str, _Notice] = defaultdict(_Notice)
         self._undated: list[int] = []
-
-    def _state(self, demand: str) -> _Notice:
-        state = self._demands.get(demand)
-        if state is None:
-            state = self._demands[demand] = _Notice()
-        return state
 
     def _deferred(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             until = _real_date(str(event.facts["gag_until"]))
             if until is None:  # the fact's shape lets 2026-02-30 through: no dated gag
                 self._undated.append(index)
@@ -198,7 +181,7 @@ class NoticeCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         state.notified = index
         if state.gag is not None and event.time.date() < state.gag[1]:
             detail = (
@@ -210,7 +193,7 @@ class NoticeCheck(Check):
 
     def _affected(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             if state.affected is None:
                 state.affected = index
         return ()
@@ -219,7 +202,7 @@ class NoticeCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         if _untold(state):
             assert state.affected is not None
             detail = (
