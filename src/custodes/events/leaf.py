@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
@@ -409,8 +409,13 @@ private fields it allows, and the facts objects judged good before (by text, at 
 ``_SEEN_FACTS_MAX``, none with findings)."""
 
 
-def _remember(seen: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
-    if len(seen) >= _SEEN_MAX:
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(seen: dict[_K, _V], key: _K, value: _V, most: int = _SEEN_MAX) -> None:
+    """``seen[key] = value``, the table emptied first when it holds ``most`` entries."""
+    if len(seen) >= most:
         seen.clear()
     seen[key] = value
 
@@ -469,9 +474,7 @@ def _canonical_facts(
     if not spec.required <= facts.keys() <= allowed:
         return None
     if "findings" not in facts:  # then every value is immutable, and can be shared
-        if len(seen) >= _SEEN_FACTS_MAX:
-            seen.clear()
-        seen[text] = facts
+        _remember(seen, text, facts, _SEEN_FACTS_MAX)
         return dict(facts)
     return facts
 
