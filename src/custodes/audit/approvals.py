@@ -115,9 +115,6 @@ def _demand_kind(event: Event) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_NOTHING: tuple[Finding, ...] = ()
-
-
 class ApprovalCheck(Check):
     """Every effect follows the screening and the approvals its policy required."""
 
@@ -147,22 +144,22 @@ class ApprovalCheck(Check):
 
     def _not_received(self, index: int, demand: str | None) -> Iterable[Finding]:
         if demand is None or demand in self._unknown:
-            return _NOTHING
+            return ()
         return self._unknown_demand(index, demand)
 
     def _new_version(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
         if demand is None or demand in self._unknown:
-            return _NOTHING
+            return ()
         if event.kind == DEMAND_AMENDED and demand not in self._demands:
             return self._unknown_demand(index, demand)
         self._demands[demand] = _Version(index, _demand_kind(event))
-        return _NOTHING
+        return ()
 
     def _other(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand not in self._demands:
             return self._not_received(index, event.demand)
-        return _NOTHING
+        return ()
 
     def _screened(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -171,7 +168,7 @@ class ApprovalCheck(Check):
         facts = event.facts
         v.screened = (index, str(facts["outcome"]), str(facts["pack"]))
         v.approvals, v.decision = [], None
-        return _NOTHING
+        return ()
 
     def _review_opened(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -180,14 +177,14 @@ class ApprovalCheck(Check):
         roles = event.facts.get("roles", ())
         if isinstance(roles, tuple):
             v.roles = frozenset(str(r) for r in roles) if roles else frozenset()
-        return _NOTHING
+        return ()
 
     def _approval(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.approvals.append((index, str(event.facts["role"])))
-        return _NOTHING
+        return ()
 
     def _decided(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -197,35 +194,35 @@ class ApprovalCheck(Check):
         claimed = facts["approvals"]
         v.decision = (index, str(facts["pack"]), claimed if isinstance(claimed, int) else 0)
         v.refused = None
-        return _NOTHING
+        return ()
 
     def _refused(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.refused = index
-        return _NOTHING
+        return ()
 
     def _callback(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.callback = (index, str(event.facts["callback"]))
-        return _NOTHING
+        return ()
 
     def _ended(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.ended = index
-        return _NOTHING
+        return ()
 
     def _effect(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         problems = self._problems(event, v)
-        return self._report(index, event, v, problems) if problems else _NOTHING
+        return self._report(index, event, v, problems) if problems else ()
 
     def _unknown_demand(self, index: int, demand: str) -> list[Finding]:
         self._unknown.add(demand)
