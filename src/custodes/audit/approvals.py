@@ -36,8 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from custodes.audit.checks import Check, Observer
+from custodes.audit.checks import Check
 from custodes.audit.findings import Finding
 from custodes.events import (
     APPROVAL_GIVEN,
@@ -114,70 +115,51 @@ def _demand_kind(event: Event) -> str | None:
     return value if isinstance(value, str) else None
 
 
-_NOTHING: tuple[Finding, ...] = ()
-
-
-_TRACKED = {
-    DEMAND_SCREENED: "_screened",
-    DEMAND_REVIEW_OPENED: "_review_opened",
-    APPROVAL_GIVEN: "_approval",
-    DEMAND_APPROVED: "_decided",
-    DEMAND_NARROWED: "_decided",
-    DEMAND_REFUSED: "_refused",
-    EMERGENCY_CALLBACK_RECORDED: "_callback",
-    DEMAND_CLOSED: "_ended",
-    DEMAND_WITHDRAWN: "_ended",
-}
-_APPROVAL_METHODS = {
-    kind: "_new_version"
-    if kind in _NEW_VERSION
-    else "_effect"
-    if kind in EFFECTS
-    else _TRACKED.get(kind, "_other")
-    for kind in KINDS
-}
-"""The name of the method of :class:`ApprovalCheck` that observes each kind. Names, not bound
-methods: a check that kept its own bound methods would be a reference cycle."""
-
-
 class ApprovalCheck(Check):
     """Every effect follows the screening and the approvals its policy required."""
 
     name = "approvals"
+    methods: ClassVar[Mapping[str, str]] = {
+        # every kind about a demand (the others never name one): an unknown demand is reported
+        **{kind: "_other" for kind, spec in KINDS.items() if spec.about_demand},
+        **dict.fromkeys(_NEW_VERSION, "_new_version"),
+        **dict.fromkeys(EFFECTS, "_effect"),
+        DEMAND_SCREENED: "_screened",
+        DEMAND_REVIEW_OPENED: "_review_opened",
+        APPROVAL_GIVEN: "_approval",
+        DEMAND_APPROVED: "_decided",
+        DEMAND_NARROWED: "_decided",
+        DEMAND_REFUSED: "_refused",
+        EMERGENCY_CALLBACK_RECORDED: "_callback",
+        DEMAND_CLOSED: "_ended",
+        DEMAND_WITHDRAWN: "_ended",
+    }
 
     def __init__(self) -> None:
         self._demands: dict[str | None, _Version] = {}  # never None: a look-up key only
         self._unknown: set[str] = set()
-
-    def observers(self) -> Mapping[str, Observer]:
-        """Every kind about a demand (the others never name one), each to its own method."""
-        return {k: getattr(self, m) for k, m in _APPROVAL_METHODS.items() if KINDS[k].about_demand}
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observe: Observer = getattr(self, _APPROVAL_METHODS.get(event.kind, "_other"))
-        return observe(index, event)
 
     # Every method below first finds the demand's current version; an event that names no
     # demand, or one never received, returns what _not_received says.
 
     def _not_received(self, index: int, demand: str | None) -> Iterable[Finding]:
         if demand is None or demand in self._unknown:
-            return _NOTHING
+            return ()
         return self._unknown_demand(index, demand)
 
     def _new_version(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
         if demand is None or demand in self._unknown:
-            return _NOTHING
+            return ()
         if event.kind == DEMAND_AMENDED and demand not in self._demands:
             return self._unknown_demand(index, demand)
         self._demands[demand] = _Version(index, _demand_kind(event))
-        return _NOTHING
+        return ()
 
     def _other(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand not in self._demands:
             return self._not_received(index, event.demand)
-        return _NOTHING
+        return ()
 
     def _screened(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -186,7 +168,7 @@ class ApprovalCheck(Check):
         facts = event.facts
         v.screened = (index, str(facts["outcome"]), str(facts["pack"]))
         v.approvals, v.decision = [], None
-        return _NOTHING
+        return ()
 
     def _review_opened(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -195,14 +177,14 @@ class ApprovalCheck(Check):
         roles = event.facts.get("roles", ())
         if isinstance(roles, tuple):
             v.roles = frozenset(str(r) for r in roles) if roles else frozenset()
-        return _NOTHING
+        return ()
 
     def _approval(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.approvals.append((index, str(event.facts["role"])))
-        return _NOTHING
+        return ()
 
     def _decided(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
@@ -212,35 +194,35 @@ class ApprovalCheck(Check):
         claimed = facts["approvals"]
         v.decision = (index, str(facts["pack"]), claimed if isinstance(claimed, int) else 0)
         v.refused = None
-        return _NOTHING
+        return ()
 
     def _refused(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.refused = index
-        return _NOTHING
+        return ()
 
     def _callback(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.callback = (index, str(event.facts["callback"]))
-        return _NOTHING
+        return ()
 
     def _ended(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         v.ended = index
-        return _NOTHING
+        return ()
 
     def _effect(self, index: int, event: Event) -> Iterable[Finding]:
         v = self._demands.get(event.demand)
         if v is None:
             return self._not_received(index, event.demand)
         problems = self._problems(event, v)
-        return self._report(index, event, v, problems) if problems else _NOTHING
+        return self._report(index, event, v, problems) if problems else ()
 
     def _unknown_demand(self, index: int, demand: str) -> list[Finding]:
         self._unknown.add(demand)

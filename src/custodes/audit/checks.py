@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from custodes.audit.findings import MAX_NAMED, Finding
 from custodes.events import KINDS, Event, Opening, parse_event
@@ -49,17 +49,31 @@ class Check:
     #: The event kinds :meth:`observe` needs to see (None: every kind). Naming them spares
     #: a long log millions of calls that would return nothing.
     kinds: frozenset[str] | None = None
+    #: For a check that treats kinds differently: the name of the method that observes each
+    #: kind it sees, called as :meth:`observe` would be. The replay binds them once, so the
+    #: kind is told apart once per kind instead of once per event; :attr:`kinds` is then
+    #: their keys. Names, not bound methods: a check that kept its own would be a cycle.
+    methods: ClassVar[Mapping[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "methods" in vars(cls):
+            cls.kinds = frozenset(cls.methods)
 
     def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        """Look at the event at ``index``; return the findings it reveals."""
-        return ()
+        """Look at the event at ``index``; return the findings it reveals. By default, what
+        the method :attr:`methods` names for its kind returns."""
+        name = self.methods.get(event.kind)
+        if name is None:
+            return ()
+        observe: Observer = getattr(self, name)
+        return observe(index, event)
 
     def observers(self) -> Mapping[str, Observer]:
-        """The observer of each event kind this check sees, asked once by the replay.
-
-        By default :meth:`observe`, for every kind in :attr:`kinds`. A check that treats
-        kinds differently may name a method for each, so that it is chosen once per kind
-        instead of once per event; it must do what :meth:`observe` does for such an event."""
+        """The observer of each event kind this check sees, asked once by the replay: the
+        methods :attr:`methods` names, or else :meth:`observe` for every kind in :attr:`kinds`."""
+        if self.methods:
+            return {kind: getattr(self, name) for kind, name in self.methods.items()}
         return dict.fromkeys(KINDS if self.kinds is None else self.kinds, self.observe)
 
     def finish(self, as_of: datetime) -> Iterable[Finding]:

@@ -21,12 +21,14 @@ Times are the events' own (UTC, whole seconds), so a finding holds whatever the 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import ClassVar
 
 from custodes.audit.approvals import EMERGENCY
-from custodes.audit.checks import Check, Observer
+from custodes.audit.checks import Check
 from custodes.audit.findings import Finding
 from custodes.events import (
     CLOCK_OVERDUE,
@@ -53,41 +55,26 @@ NOTICE_GRACE = timedelta(days=30)
 
 @dataclass(slots=True)
 class _Emergency:
-    emergency: bool
+    emergency: bool = False
     executed: tuple[int, datetime] | None = None
     followed_up: bool = False
-
-
-_DEADLINE_METHODS = {
-    CLOCK_OVERDUE: "_overdue",
-    DEMAND_RECEIVED: "_received",
-    DEMAND_AMENDED: "_received",
-    DEMAND_EXECUTED: "_executed",
-    EMERGENCY_FOLLOW_UP_COMPLETED: "_followed_up",
-}
-"""Kind to the name of the method that observes it (a check that kept its own bound methods
-would be a reference cycle)."""
 
 
 class DeadlineCheck(Check):
     """Emergency follow-ups arrive on time; the platform's own overdue alerts are findings."""
 
     name = "deadlines"
-    kinds = frozenset(
-        {CLOCK_OVERDUE, DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_EXECUTED,
-         EMERGENCY_FOLLOW_UP_COMPLETED}
-    )  # fmt: skip
+    methods: ClassVar[Mapping[str, str]] = {
+        CLOCK_OVERDUE: "_overdue",
+        DEMAND_RECEIVED: "_received",
+        DEMAND_AMENDED: "_received",
+        DEMAND_EXECUTED: "_executed",
+        EMERGENCY_FOLLOW_UP_COMPLETED: "_followed_up",
+    }
 
     def __init__(self, follow_up: timedelta = FOLLOW_UP) -> None:
         self.follow_up = follow_up
-        self._demands: dict[str, _Emergency] = {}
-
-    def observers(self) -> Mapping[str, Observer]:
-        return {kind: getattr(self, name) for kind, name in _DEADLINE_METHODS.items()}
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observe: Observer = getattr(self, _DEADLINE_METHODS.get(event.kind, "_other"))
-        return observe(index, event)
+        self._demands: defaultdict[str, _Emergency] = defaultdict(_Emergency)
 
     def _overdue(self, index: int, event: Event) -> Iterable[Finding]:
         demand = event.demand
@@ -98,30 +85,13 @@ class DeadlineCheck(Check):
         return [Finding("deadline_missed", detail, (index,), demand)]
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
-        demand = event.demand
-        if demand is not None:
-            emergency = event.facts.get("demand_kind") == EMERGENCY
-            old = self._demands.get(demand)
-            if old is None:
-                self._demands[demand] = _Emergency(emergency)
-            else:  # an amendment does not reset an execution already done
-                old.emergency = emergency
-        return ()
-
-    def _state(self, demand: str) -> _Emergency:
-        state = self._demands.get(demand)
-        if state is None:
-            state = self._demands[demand] = _Emergency(False)
-        return state
-
-    def _other(self, index: int, event: Event) -> Iterable[Finding]:
-        if event.demand is not None:
-            self._state(event.demand)
+        if event.demand is not None:  # an amendment does not reset an execution already done
+            self._demands[event.demand].emergency = event.facts.get("demand_kind") == EMERGENCY
         return ()
 
     def _executed(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             state.emergency = state.emergency or event.facts.get("demand_kind") == EMERGENCY
             if state.emergency and state.executed is None:
                 state.executed = (index, event.time)
@@ -131,7 +101,7 @@ class DeadlineCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         if state.followed_up:
             return ()
         state.followed_up = True
@@ -179,53 +149,27 @@ def _untold(state: _Notice) -> bool:
     return state.affected is not None and state.notified is None and state.gag is None
 
 
-_NOTICE_METHODS = {
-    NOTICE_DEFERRED: "_deferred",
-    NOTICE_SENT: "_notified",
-    DEMAND_NOTIFIED: "_notified",
-    PRODUCTION_DELIVERED: "_affected",
-    RESTRICTION_APPLIED: "_affected",
-    DEMAND_CLOSED: "_closed",
-}
-"""Kind to the name of the method that observes it (a check that kept its own bound methods
-would be a reference cycle)."""
-
-
 class NoticeCheck(Check):
     """Users are told by default; a gag holds notice back only until its end date."""
 
     name = "notice"
-    kinds = frozenset(
-        {NOTICE_DEFERRED, NOTICE_SENT, DEMAND_NOTIFIED, PRODUCTION_DELIVERED,
-         RESTRICTION_APPLIED, DEMAND_CLOSED}
-    )  # fmt: skip
+    methods: ClassVar[Mapping[str, str]] = {
+        NOTICE_DEFERRED: "_deferred",
+        NOTICE_SENT: "_notified",
+        DEMAND_NOTIFIED: "_notified",
+        PRODUCTION_DELIVERED: "_affected",
+        RESTRICTION_APPLIED: "_affected",
+        DEMAND_CLOSED: "_closed",
+    }
 
     def __init__(self, grace: timedelta = NOTICE_GRACE) -> None:
         self.grace = grace
-        self._demands: dict[str, _Notice] = {}
+        self._demands: defaultdict[str, _Notice] = defaultdict(_Notice)
         self._undated: list[int] = []
-
-    def observers(self) -> Mapping[str, Observer]:
-        return {kind: getattr(self, name) for kind, name in _NOTICE_METHODS.items()}
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observe: Observer = getattr(self, _NOTICE_METHODS.get(event.kind, "_other"))
-        return observe(index, event)
-
-    def _state(self, demand: str) -> _Notice:
-        state = self._demands.get(demand)
-        if state is None:
-            state = self._demands[demand] = _Notice()
-        return state
-
-    def _other(self, index: int, event: Event) -> Iterable[Finding]:
-        if event.demand is not None:
-            self._state(event.demand)
-        return ()
 
     def _deferred(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             until = _real_date(str(event.facts["gag_until"]))
             if until is None:  # the fact's shape lets 2026-02-30 through: no dated gag
                 self._undated.append(index)
@@ -237,7 +181,7 @@ class NoticeCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         state.notified = index
         if state.gag is not None and event.time.date() < state.gag[1]:
             detail = (
@@ -249,7 +193,7 @@ class NoticeCheck(Check):
 
     def _affected(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:
-            state = self._state(event.demand)
+            state = self._demands[event.demand]
             if state.affected is None:
                 state.affected = index
         return ()
@@ -258,7 +202,7 @@ class NoticeCheck(Check):
         demand = event.demand
         if demand is None:
             return ()
-        state = self._state(demand)
+        state = self._demands[demand]
         if _untold(state):
             assert state.affected is not None
             detail = (

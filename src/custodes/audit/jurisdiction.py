@@ -25,9 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from custodes.audit.approvals import EFFECTS
-from custodes.audit.checks import Check, Observer
+from custodes.audit.checks import Check
 from custodes.audit.findings import Finding
 from custodes.events import (
     DEMAND_AMENDED,
@@ -78,38 +79,23 @@ class _Reach:
     reported: bool = False
 
 
-_JURISDICTION_METHODS = {
-    DEMAND_RECEIVED: "_received",
-    DEMAND_AMENDED: "_received",
-    DEMAND_SCREENED: "_on_screened",
-    DEMAND_NARROWED: "_narrowed",
-    **dict.fromkeys(EFFECTS, "_effect"),
-}
-"""Kind to the name of the method that observes it (a check that kept its own bound methods
-would be a reference cycle)."""
-
-
 class JurisdictionCheck(Check):
     """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
 
     name = "jurisdiction"
-    kinds = frozenset(
-        {DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_SCREENED, DEMAND_NARROWED, *EFFECTS,
-         *(k for k, spec in KINDS.items() if "route" in spec.required | spec.optional)}
-    )  # fmt: skip
+    methods: ClassVar[Mapping[str, str]] = {
+        # the kinds that may carry a route; below, those judged in a method of their own
+        **{k: "_other" for k, spec in KINDS.items() if "route" in spec.required | spec.optional},
+        DEMAND_RECEIVED: "_received",
+        DEMAND_AMENDED: "_received",
+        DEMAND_SCREENED: "_on_screened",
+        DEMAND_NARROWED: "_narrowed",
+        **dict.fromkeys(EFFECTS, "_effect"),
+    }
 
     def __init__(self) -> None:
         self._demands: dict[str | None, _Reach] = {}  # never None: a look-up key only
         self._unchecked = 0
-
-    def observers(self) -> Mapping[str, Observer]:
-        return {
-            kind: getattr(self, _JURISDICTION_METHODS.get(kind, "_other")) for kind in self.kinds
-        }
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        observe: Observer = getattr(self, _JURISDICTION_METHODS.get(event.kind, "_other"))
-        return observe(index, event)
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from custodes.audit.approvals import EFFECTS
-from custodes.audit.checks import Check, Observer
+from custodes.audit.checks import Check
 from custodes.audit.findings import Finding
 from custodes.audit.jurisdiction import RULE_PREFIXES
 from custodes.events import (
@@ -56,39 +57,21 @@ class _Scope:
     reported: bool = False
 
 
-_SCOPE_METHODS = {
-    DEMAND_RECEIVED: "_received",
-    DEMAND_AMENDED: "_received",
-    DEMAND_SCREENED: "_screened",
-    DEMAND_APPROVED: "_decided",
-    DEMAND_NARROWED: "_decided",
-    **dict.fromkeys(EFFECTS, "_effect"),
-}
-"""Kind to the name of the method that observes it (a check that kept its own bound methods
-would be a reference cycle)."""
-
-
 class RefusedScopeCheck(Check):
     """Targets and items screening refused are dropped before anything is done."""
 
     name = "refused-scope"
-    kinds = frozenset(
-        {DEMAND_RECEIVED, DEMAND_AMENDED, DEMAND_SCREENED, DEMAND_APPROVED, DEMAND_NARROWED,
-         *EFFECTS}
-    )  # fmt: skip
+    methods: ClassVar[Mapping[str, str]] = {
+        DEMAND_RECEIVED: "_received",
+        DEMAND_AMENDED: "_received",
+        DEMAND_SCREENED: "_screened",
+        DEMAND_APPROVED: "_decided",
+        DEMAND_NARROWED: "_decided",
+        **dict.fromkeys(EFFECTS, "_effect"),
+    }
 
     def __init__(self) -> None:
         self._demands: dict[str | None, _Scope] = {}  # never None: a look-up key only
-
-    def observers(self) -> Mapping[str, Observer]:
-        return {kind: getattr(self, name) for kind, name in _SCOPE_METHODS.items()}
-
-    def observe(self, index: int, event: Event) -> Iterable[Finding]:
-        name = _SCOPE_METHODS.get(event.kind)
-        if name is None:
-            return ()
-        observe: Observer = getattr(self, name)
-        return observe(index, event)
 
     def _received(self, index: int, event: Event) -> Iterable[Finding]:
         if event.demand is not None:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
@@ -324,17 +324,20 @@ def _read_time(time: Any) -> datetime:
     try:
         if not time.isascii():  # full-width digits match TIME; strptime decides, as before
             return datetime.strptime(time, TIME_FORMAT_).replace(tzinfo=UTC)
-        return datetime(
-            int(time[0:4]),
-            int(time[5:7]),
-            int(time[8:10]),
-            int(time[11:13]),
-            int(time[14:16]),
-            int(time[17:19]),
-            tzinfo=UTC,
-        )
+        return _utc_time(time)
     except ValueError:
         raise InputError(f"leaf time {time!r} is not a real time") from None
+
+
+_from_iso = datetime.fromisoformat
+
+
+def _utc_time(time: str) -> datetime:
+    """The UTC time ``time`` names, ASCII digits in :data:`TIME`'s shape; ValueError if it
+    names none (what ``datetime()`` refuses, whatever ``fromisoformat`` accepts)."""
+    if time[11:13] > "23":
+        raise ValueError(f"hour {time[11:13]} is past 23")
+    return _from_iso(time)
 
 
 def _is_canonical(text: str, doc: dict[str, Any], event: Event) -> bool:
@@ -406,8 +409,13 @@ private fields it allows, and the facts objects judged good before (by text, at 
 ``_SEEN_FACTS_MAX``, none with findings)."""
 
 
-def _remember(seen: dict[tuple[str, str], Any], key: tuple[str, str], value: Any) -> None:
-    if len(seen) >= _SEEN_MAX:
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+
+
+def _remember(seen: dict[_K, _V], key: _K, value: _V, most: int = _SEEN_MAX) -> None:
+    """``seen[key] = value``, the table emptied first when it holds ``most`` entries."""
+    if len(seen) >= most:
         seen.clear()
     seen[key] = value
 
@@ -466,9 +474,7 @@ def _canonical_facts(
     if not spec.required <= facts.keys() <= allowed:
         return None
     if "findings" not in facts:  # then every value is immutable, and can be shared
-        if len(seen) >= _SEEN_FACTS_MAX:
-            seen.clear()
-        seen[text] = facts
+        _remember(seen, text, facts, _SEEN_FACTS_MAX)
         return dict(facts)
     return facts
 
@@ -515,10 +521,8 @@ def _parse_canonical(leaf: bytes) -> Event | None:
         facts = _canonical_facts(facts_text, spec, allowed_facts, seen)
         if facts is None:
             return None
-    if time[11:13] > "23":  # what datetime() refuses, whatever fromisoformat accepts
-        return None
     try:
-        when = _from_iso(time)  # ASCII digits in the one shape: the fields datetime() gets
+        when = _utc_time(time)
     except ValueError:
         return None
     # Event(kind, when, demand, facts, commit) at a third of the cost: the frozen dataclass's
@@ -529,7 +533,6 @@ def _parse_canonical(leaf: bytes) -> Event | None:
     return event
 
 
-_from_iso = datetime.fromisoformat
 _new = object.__new__
 _set = object.__setattr__
 
