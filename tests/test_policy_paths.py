@@ -223,7 +223,7 @@ def test_each_check_asked_with_its_own_policies_decides_as_with_the_whole_pack(
     demands = _demands(pack, 200, seed=3) + _cases(pack)
     alone = [evaluate(pack, *d) for d in demands]
     whole = cedarpy.PolicySet.from_str(pack.policy_text)
-    monkeypatch.setattr(PolicyPack, "policies_for", lambda self, *actions: whole)
+    monkeypatch.setattr(PolicyPack, "policies_for", lambda self, action: whole)
     assert [evaluate(pack, *d) for d in demands] == alone
 
 
