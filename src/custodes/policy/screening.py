@@ -327,9 +327,9 @@ class _Screening:
         return _Class(key, subject is not None, facts, route.id if route else None)
 
     def layer_key(self, classes: list[_Class]) -> tuple[Any, ...]:
-        """What :meth:`layer_entities` is made of, whole: the same key, the same entities."""
-        return (self.authority_entity(), self.demand.restriction is not None,
-                tuple(c.key for c in classes))  # fmt: skip
+        """What :meth:`layer_entities` is made of, whole: the same key, the same entities
+        (a class's key says whether it reaches places, so the demand's kind is not needed)."""
+        return (self.authority_entity(), *(c.key for c in classes))
 
     def layer_entities(self, classes: list[_Class]) -> list[str]:
         """The jurisdictions of the authority and of the subjects, the authority, and the
