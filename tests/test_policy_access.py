@@ -121,3 +121,17 @@ def test_a_malformed_question_is_refused_not_allowed(pack: PolicyPack) -> None:
     assert missing_context.findings[0].rule_id == "pack.error"
     unknown = authorize(pack, a1, "demand.teleport")
     assert not unknown.allowed
+
+
+def test_an_authority_asking_with_a_context_is_refused_each_time(pack: PolicyPack) -> None:
+    # An authority's operations take no context: one given is an error Cedar reports, even
+    # once the same operation without it has been allowed (and remembered).
+    active = Authority("us-x", "X", AuthorityKind.COURT, "US")
+    for _ in range(2):
+        assert authorize(pack, active, "demand.submit").allowed
+        with_role = authorize(pack, active, "demand.submit", role="legal_counsel")
+        assert [f.rule_id for f in with_role.findings] == ["pack.error"]
+        approval = Approval("US", frozenset({"US"}), "s-1")
+        with_approval = authorize(pack, active, "demand.submit", approval=approval)
+        assert [f.rule_id for f in with_approval.findings] == ["pack.error"]
+        assert not with_role.allowed and not with_approval.allowed

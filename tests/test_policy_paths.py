@@ -223,7 +223,7 @@ def test_each_check_asked_with_its_own_policies_decides_as_with_the_whole_pack(
     demands = _demands(pack, 200, seed=3) + _cases(pack)
     alone = [evaluate(pack, *d) for d in demands]
     whole = cedarpy.PolicySet.from_str(pack.policy_text)
-    monkeypatch.setattr(PolicyPack, "policies_for", lambda self, *actions: whole)
+    monkeypatch.setattr(PolicyPack, "policies_for", lambda self, action: whole)
     assert [evaluate(pack, *d) for d in demands] == alone
 
 
@@ -248,3 +248,28 @@ def test_a_pack_that_lets_a_long_demand_through_asks_its_targets_second(
         assert evaluate(loose, demand, authority, subjects, context) == checked
         targeted += any(f.target is not None for f in checked)
     assert targeted > 5
+
+
+def test_targets_the_platform_describes_alike_share_one_target_entity(pack: PolicyPack) -> None:
+    # Reaching no one else, or only the subject's own place, reaches the same places.
+    fbi = AUTHORITIES[0]
+    assert fbi is not None
+    alone, with_self = Target(TargetKind.MEETING, "m-1"), Target(TargetKind.MEETING, "m-2")
+    subjects: dict[Target, Subject | None] = {
+        alone: Subject(alone, "US-NY", "US", "business"),
+        with_self: Subject(with_self, "US-NY", "US", "business", affected=frozenset({"US-NY"})),
+    }
+    demand = Demand("d_1", fbi.id, DemandKind.RESTRICTION,
+                    LegalInstrument(InstrumentKind.COURT_ORDER, document_sha256="9f" * 32),
+                    (alone, with_self), NOW,
+                    restriction=Restriction(RestrictionAction.END_MEETING, ()))  # fmt: skip
+    context = ScreeningContext(NOW, SignatureStatus.VALID)
+    classes, asks = _Screening(pack, demand, fbi, subjects, context).target_classes()
+    assert len(classes) == 1
+    assert [a.resource["id"] for a in asks] == ["t0", "t0"]
+    checked = evaluate(pack, demand, fbi, subjects, context, check_schema=True)
+    assert evaluate(pack, demand, fbi, subjects, context) == checked
+    assert {f.target for f in checked if f.rule_id.startswith("jurisdiction.")} == {
+        alone,
+        with_self,
+    }

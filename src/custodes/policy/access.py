@@ -126,17 +126,15 @@ def _authority_decision(pack: PolicyPack, authority: Authority, action: str) -> 
     """May ``authority`` perform ``action``: asked once per pack, authority and operation.
 
     The question holds nothing but the authority's id, kind, standing and jurisdiction (an
-    authority's operation has no context), and the same pack answers the same question the
-    same way, so the answer is remembered by those; every signed request asks it. A changed
-    standing is another question. An answer Cedar could not decide is not remembered."""
+    authority's operation has no context; :func:`authorize` asks one with a context afresh),
+    and the same pack answers the same question the same way, so the answer is remembered by
+    those; every signed request asks it. A changed standing is another question. An answer
+    Cedar could not decide is not remembered."""
     key = (action, authority.id, authority.kind, authority.standing, authority.jurisdiction)
     known: Decision | None = pack.decisions.get(key)
     if known is not None:
         return known
-    uid = {"type": "Authority", "id": authority.id}
-    service = {"type": "Service", "id": "custodes"}
-    entities = _authority_entity(pack, authority, uid)
-    decision = _ask(pack, action, (uid, service, {}), entities)
+    decision = _operation(pack, authority, action, None, None)
     if not any(f.rule_id == "pack.error" for f in decision.findings):
         if len(pack.decisions) >= _MAX_DECISIONS:
             pack.decisions.clear()
@@ -194,11 +192,26 @@ def authorize(
     ``demand.approve`` needs ``approval``; ``demand.sign_off`` needs the ``role`` the
     escalation named. Operations are the actions of ``schema.cedarschema``.
     """
-    service = {"type": "Service", "id": "custodes"}
-    if isinstance(principal, Authority):
+    if isinstance(principal, Authority) and approval is None and role is None:
         return _authority_decision(pack, principal, action)
-    uid = {"type": "Staff", "id": principal.id}
-    entities = _staff_entity(pack, principal, uid)
+    return _operation(pack, principal, action, approval, role)
+
+
+def _operation(
+    pack: PolicyPack,
+    principal: Staff | Authority,
+    action: str,
+    approval: Approval | None,
+    role: str | None,
+) -> Decision:
+    """:func:`authorize`, asked of Cedar."""
+    service = {"type": "Service", "id": "custodes"}
+    if isinstance(principal, Staff):
+        uid = {"type": "Staff", "id": principal.id}
+        entities = _staff_entity(pack, principal, uid)
+    else:
+        uid = {"type": "Authority", "id": principal.id}
+        entities = _authority_entity(pack, principal, uid)
     context: dict[str, Any] = {}
     if approval is not None:
         staff_ref = [{"__entity": {"type": "Staff", "id": s}} for s in sorted(approval.approved_by)]

@@ -125,26 +125,17 @@ class PolicyPack:
     """For each Cedar action, the policies that name it (Cedar evaluates fewer that way)."""
     schema: Any = field(repr=False)
 
-    _merged: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
     decisions: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
     """Answers to questions that hold nothing but what the pack judges them on, by the
     question (see :func:`custodes.policy.access.authorize`)."""
 
-    def policies_for(self, *actions: str) -> Any:
-        """The policies that name any of ``actions`` (none: an empty set, so default deny).
+    def policies_for(self, action: str) -> Any:
+        """The policies that name ``action`` (none: an empty set, so default deny).
 
         Cedar reads every policy of the set for each request, so asking with only the
         policies that can apply is faster.
         """
-        key = tuple(sorted(set(actions)))
-        if len(key) == 1:
-            return self.policy_sets.get(key[0], _EMPTY)
-        if key not in self._merged:
-            doc = json.loads(cedarpy.policies_to_json_str(self.policy_text))
-            wanted = {pid: p for pid, p in doc["staticPolicies"].items()
-                      if set(key) & set(self.rules[p["annotations"]["id"]].actions)}  # fmt: skip
-            self._merged[key] = cedarpy.PolicySet.from_json_str(json.dumps(_set_json(wanted)))
-        return self._merged[key]
+        return self.policy_sets.get(action, _EMPTY)
 
     @property
     def name(self) -> str:

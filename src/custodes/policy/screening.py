@@ -287,24 +287,25 @@ class _Screening:
         """
         if not self.judgeable or self.authority is None:
             return [], []
-        found: dict[tuple[Any, ...], tuple[Target, Subject | None]] = {}
-        of_target: list[tuple[Any, ...]] = []
+        seen: dict[tuple[Any, ...], _Class] = {}  # by what the platform said (quick to tell)
+        classes: dict[tuple[Any, ...], _Class] = {}  # by :attr:`_Class.key`
+        of_target: list[_Class] = []
         restriction = self.demand.restriction is not None
         for target in self.demand.targets:
             subject = None if target.is_selector else self.subjects.get(target)
             reach = subject.affected if restriction and subject else None
-            key = (target.kind, target.is_selector, subject and subject.jurisdiction,
-                   subject and subject.data_region, reach)  # fmt: skip
-            if key not in found:
-                found[key] = (target, subject)
-            of_target.append(key)
-        made = {key: self._class(target, subject) for key, (target, subject) in found.items()}
-        ordered = sorted(made.values(), key=lambda c: c.key)
+            said = (target.kind, target.is_selector, subject and subject.jurisdiction,
+                    subject and subject.data_region, reach)  # fmt: skip
+            one = seen.get(said)
+            if one is None:
+                one = self._class(target, subject)
+                one = seen[said] = classes.setdefault(one.key, one)
+            of_target.append(one)
+        ordered = sorted(classes.values(), key=lambda c: c.key)
         for n, one in enumerate(ordered):
             one.uid = f"t{n}"
         asks = []
-        for target, key in zip(self.demand.targets, of_target, strict=True):
-            one = made[key]
+        for target, one in zip(self.demand.targets, of_target, strict=True):
             resource = {"type": "Target", "id": one.uid}
             asks.append(_Ask("reach", resource, {}, one.facts, target=target, route=one.route))
         return ordered, asks
@@ -326,9 +327,9 @@ class _Screening:
         return _Class(key, subject is not None, facts, route.id if route else None)
 
     def layer_key(self, classes: list[_Class]) -> tuple[Any, ...]:
-        """What :meth:`layer_entities` is made of, whole: the same key, the same entities."""
-        return (self.authority_entity(), self.demand.restriction is not None,
-                tuple(c.key for c in classes))  # fmt: skip
+        """What :meth:`layer_entities` is made of, whole: the same key, the same entities
+        (a class's key says whether it reaches places, so the demand's kind is not needed)."""
+        return (self.authority_entity(), *(c.key for c in classes))
 
     def layer_entities(self, classes: list[_Class]) -> list[str]:
         """The jurisdictions of the authority and of the subjects, the authority, and the
