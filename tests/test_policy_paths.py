@@ -44,12 +44,9 @@ from custodes.model import (
     Target,
     TargetKind,
     TimeRange,
-    parse_authority,
-    parse_context,
-    parse_demand,
-    parse_subject,
 )
 from custodes.policy import DEFAULT_PACK, PolicyPack, evaluate, load_pack
+from custodes.policy.cases import screen_inputs
 from custodes.policy.screening import _Screening
 
 NOW = datetime(2024, 6, 4, 12, tzinfo=UTC)
@@ -162,16 +159,7 @@ def _cases(pack: PolicyPack) -> list[tuple[Any, ...]]:
         for case in json.loads(path.read_text(encoding="utf-8"))["cases"]:
             if "screen" not in case:
                 continue
-            spec = case["screen"]
-            context = parse_context(spec["context"])
-            authority = None if spec.get("authority") is None else parse_authority(
-                spec["authority"])  # fmt: skip
-            demand = parse_demand(spec["demand"], id="d_case",
-                                  authority_id=authority.id if authority else None,
-                                  received_at=context.now)  # fmt: skip
-            subjects = [parse_subject(s, f"subjects[{i}]")
-                        for i, s in enumerate(spec.get("subjects", []))]  # fmt: skip
-            out.append((demand, authority, {s.target: s for s in subjects}, context))
+            out.append(screen_inputs(case["screen"]))
     return out
 
 

@@ -35,8 +35,12 @@ from typing import Any
 
 from custodes.errors import CustodesError
 from custodes.model import (
+    Authority,
     Demand,
     Finding,
+    ScreeningContext,
+    Subject,
+    Target,
     parse_authority,
     parse_context,
     parse_demand,
@@ -115,7 +119,11 @@ def _run(pack: PolicyPack, file: str, n: int, case: Any) -> CaseResult:
     return CaseResult(file, name, kind, not problems, tuple(problems), got)
 
 
-def _screen(pack: PolicyPack, spec: Mapping[str, Any]) -> tuple[Demand, list[Finding]]:
+def screen_inputs(
+    spec: Mapping[str, Any],
+) -> tuple[Demand, Authority | None, dict[Target, Subject], ScreeningContext]:
+    """A screen case's demand, authority, subjects by target and context: what ``evaluate``
+    is asked with."""
     context = parse_context(spec["context"])
     authority = None if spec.get("authority") is None else parse_authority(spec["authority"])
     demand = parse_demand(
@@ -125,8 +133,12 @@ def _screen(pack: PolicyPack, spec: Mapping[str, Any]) -> tuple[Demand, list[Fin
         received_at=context.now,
     )
     subjects = [parse_subject(s, f"subjects[{i}]") for i, s in enumerate(spec.get("subjects", []))]
-    subject_map = {s.target: s for s in subjects}
-    found = evaluate(pack, demand, authority, subject_map, context, check_schema=True)
+    return demand, authority, {s.target: s for s in subjects}, context
+
+
+def _screen(pack: PolicyPack, spec: Mapping[str, Any]) -> tuple[Demand, list[Finding]]:
+    demand, authority, subjects, context = screen_inputs(spec)
+    found = evaluate(pack, demand, authority, subjects, context, check_schema=True)
     return demand, found
 
 
