@@ -383,7 +383,8 @@ def store_arrivals_as(
         authority = new.authority
         if authority is None:
             raise AuthError("a demand sent through the API must come from a registered authority")
-        if seen.setdefault(authority.id, stored_record(authority)) != stored_record(authority):
+        record = stored_record(authority)
+        if seen.setdefault(authority.id, record) != record:
             raise ConflictError("two demands name their authority differently")
         rows.append({**new.values, **values, "state": state.value, "updated_at": now,
                      "arrival_channels": _arrival_channels(new.demand, authority)})  # fmt: skip
