@@ -36,6 +36,7 @@ from custodes.web.client import AuthorityKey, RequestSigner
 from custodes.web.context import ApiConfig
 from custodes.web.idempotency import IdempotentCall
 from custodes.web.intake import _admit
+from custodes.web.limits import count_many, count_request, window_start
 from custodes.web.signatures import SignatureReplayedError, SignedParts, Verified, sign_request
 from custodes.web.staff_admin import revoke_authority_key
 
@@ -272,3 +273,28 @@ def test_requests_admitted_together_each_get_their_own_answer(world: World) -> N
                 .where(api_idempotency.c.principal == principal)
             ).scalar_one()  # fmt: skip
         assert spent == counted == claimed == 8
+
+
+def test_counting_together_counts_as_one_by_one_and_forgets_old_windows(world: World) -> None:
+    """The gate's merged count and a lone count add to the same windows, and a bucket that
+    begins a new window forgets its earlier ones either way."""
+    s, window, t = world.services, timedelta(minutes=1), api_rate_windows
+    alone, together = f"count-{uuid.uuid4().hex[:8]}", f"count-{uuid.uuid4().hex[:8]}"
+
+    def one(now: datetime, limit: int = 9) -> int:
+        return s.store.write(lambda c: count_request(c, alone, limit=limit, window=window, now=now))
+
+    def many(buckets: list[str], now: datetime, limit: int = 9) -> bool:
+        return s.store.write(lambda c: count_many(c, buckets, limit=limit, window=window, now=now))
+
+    earlier = NOW - timedelta(minutes=5)
+    assert (one(earlier), many([together] * 2, earlier)) == (1, True)
+    assert (one(NOW), many([together] * 2, NOW)) == (1, True)
+    assert one(NOW) == 2
+    assert many([alone, together], NOW, limit=2) is False  # counted: the caller rolls back
+    with s.store.read() as conn:
+        rows = conn.execute(
+            sa.select(t.c.bucket, t.c.window, t.c.count).where(t.c.bucket.in_([alone, together]))
+        ).all()
+    start = window_start(NOW, window)
+    assert sorted(map(tuple, rows)) == sorted([(alone, start, 3), (together, start, 3)])

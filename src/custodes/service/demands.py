@@ -229,12 +229,16 @@ def check_sender(
 
 def _store_targets(conn: Connection, demand: Demand) -> None:
     conn.execute(demand_targets.delete().where(demand_targets.c.demand_id == demand.id))
-    rows = [
+    rows = _target_rows(demand)
+    if rows:
+        conn.execute(demand_targets.insert(), rows)
+
+
+def _target_rows(demand: Demand) -> list[dict[str, Any]]:
+    return [
         {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
         for i, t in enumerate(demand.targets)
     ]
-    if rows:
-        conn.execute(demand_targets.insert(), rows)
 
 
 def _version_values(demand: Demand, signature: SignatureStatus) -> dict[str, Any]:
@@ -379,7 +383,8 @@ def store_arrivals_as(
         authority = new.authority
         if authority is None:
             raise AuthError("a demand sent through the API must come from a registered authority")
-        if seen.setdefault(authority.id, stored_record(authority)) != stored_record(authority):
+        record = stored_record(authority)
+        if seen.setdefault(authority.id, record) != record:
             raise ConflictError("two demands name their authority differently")
         rows.append({**new.values, **values, "state": state.value, "updated_at": now,
                      "arrival_channels": _arrival_channels(new.demand, authority)})  # fmt: skip
@@ -402,10 +407,7 @@ def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | 
     targets, documents, clocks = [], [], []
     for new, met_at in arrivals:
         demand = new.demand
-        targets += [
-            {"demand_id": demand.id, "position": i, "kind": t.kind.value, "target_id": t.id}
-            for i, t in enumerate(demand.targets)
-        ]
+        targets += _target_rows(demand)
         if new.document is not None:
             documents.append({
                 "demand_id": demand.id, "sha256": demand.instrument.document_sha256,

@@ -52,11 +52,10 @@ from custodes.events import STAFF_ACCESS_DENIED, STAFF_ACCESS_READ
 from custodes.events.leaf import SALT_BYTES, TIME_FORMAT_
 from custodes.events.salts import new_salt
 from custodes.model import DataCategory, Finding, Outcome, Target
-from custodes.service import Services, record
+from custodes.service import Encoded, Services, record, record_encoded
 from custodes.service.package import parse_subject
 from custodes.store.access_tables import staff_access_events, staff_capabilities, utc
 from custodes.store.fast import CHUNK, insert_rows, select_in
-from custodes.store.tables import event_openings
 
 __all__ = [
     "MAX_TOKEN",
@@ -280,8 +279,7 @@ class _Read:
     """One read on its way to the log, its leaf and openings already built."""
 
     capability: str
-    leaf: bytes
-    openings: bytes
+    event: Encoded
     row: dict[str, Any]
 
 
@@ -332,7 +330,7 @@ class AccessGateway:
             categories=names,
             capability_id=cap_id,
         )
-        item = _Read(cap_id, leaf, openings, row)
+        item = _Read(cap_id, Encoded(leaf, openings), row)
         [index] = self.services.store.writer.submit_merged(_MERGE_KEY, [item], self._append)
         if index is None:
             held.revoked = True
@@ -347,15 +345,13 @@ class AccessGateway:
         for start in range(0, len(ids), CHUNK):
             revoked |= {r[0] for r in select_in(conn, _REVOKED_AMONG, ids[start : start + CHUNK])}
         live = [i for i in items if i.capability not in revoked]
-        # Every read's leaf commits with two fresh salts: it cannot be in the log already.
-        leaves = [i.leaf for i in live]
-        indexes = self.services.ledger.append_in(conn, leaves, new=True) if live else []
-        pairs = list(zip(indexes, live, strict=True))
-        if pairs:
-            insert_rows(
-                conn, event_openings, [{"idx": n, "openings": i.openings} for n, i in pairs]
-            )
-            insert_rows(conn, staff_access_events, [{**i.row, "idx": n} for n, i in pairs])
+        # record_encoded takes every leaf as new: a read's leaf commits with two fresh salts.
+        if live:
+            indexes = record_encoded(conn, self.services, [i.event for i in live])
+            rows = [{**i.row, "idx": n} for n, i in zip(indexes, live, strict=True)]
+            insert_rows(conn, staff_access_events, rows)
+        else:
+            indexes = []
         out = iter(indexes)
         return [None if i.capability in revoked else next(out) for i in items]
 

@@ -150,13 +150,7 @@ class IdempotentCall:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
         kept in :attr:`replay`). The writer may run it again (see
         :mod:`custodes.store.writer`): each run sets what it found afresh."""
-        self.claimed, self.replay = False, None
-        if hash(self.key) % 64 == 0:  # now and then, forget expired answers
-            conn.execute(_FORGET, {"now": self.now})
-        claim = {"principal": self.principal, "key": self.key, "fingerprint": self.fingerprint,
-                 "created_at": self.now, "expires_at": self.expires_at}  # fmt: skip
-        if insert_rows(conn, api_idempotency, [claim], _CLAIM):  # the row it claimed
-            self.claimed = True
+        if claim_together(conn, [self]):
             return None
         row = conn.execute(_KEPT, self._where).one()
         if row.fingerprint != self.fingerprint:
@@ -232,12 +226,13 @@ class IdempotentCall:
 
 
 def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
-    """:meth:`IdempotentCall.claim_in` for several calls, one statement for all: True if
-    every key was free, and each call is claimed. False if one was not: the caller then rolls
-    back and claims each alone, which says what became of that one."""
+    """Claim the keys of ``calls``, one statement for all: True if every key was free, and
+    each call is claimed. False if one was not: the caller then rolls back and claims each
+    alone (:meth:`IdempotentCall.claim_in`), which says what became of that one. Each run
+    sets what it found afresh (the writer may run it again)."""
     for call in calls:
         call.claimed, call.replay = False, None
-    if any(hash(call.key) % 64 == 0 for call in calls):  # now and then, forget expired ones
+    if any(hash(call.key) % 64 == 0 for call in calls):  # now and then, forget expired answers
         conn.execute(_FORGET, {"now": max(call.now for call in calls)})
     rows = [
         {"principal": c.principal, "key": c.key, "fingerprint": c.fingerprint,

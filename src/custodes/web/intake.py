@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -141,11 +141,20 @@ def _verify(
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    row = {"key_id": verified.keyid, "nonce": verified.nonce, "expires_at": verified.remember_until}
-    if not insert_rows(conn, api_nonces, [row], _SPEND):
+    if not _spend(conn, [verified], now):
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
-    if verified.nonce[-1] in "AQgw":  # about one request in 16: forget spent nonces
+
+
+def _spend(conn: Connection, verified: Sequence[Verified], now: datetime) -> bool:
+    """Remember the nonces of ``verified``, one statement for all: False if one of them was
+    spent before."""
+    rows = [{"key_id": v.keyid, "nonce": v.nonce, "expires_at": v.remember_until}
+            for v in verified]  # fmt: skip
+    if len(insert_rows(conn, api_nonces, rows, _SPEND)) != len(rows):
+        return False
+    if any(v.nonce[-1] in "AQgw" for v in verified):  # one request in 16: forget spent nonces
         conn.execute(_FORGET_NONCES, {"now": now})
+    return True
 
 
 _SPEND = "ON CONFLICT DO NOTHING RETURNING nonce"
@@ -194,16 +203,10 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
             one.once.claim_in(conn)
         return [None]
     now = max(a.now for a in admissions)
-    nonces = [
-        {"key_id": a.verified.keyid, "nonce": a.verified.nonce,
-         "expires_at": a.verified.remember_until}
-        for a in admissions
-    ]  # fmt: skip
-    fresh = insert_rows(conn, api_nonces, nonces, _SPEND)
-    if len(fresh) != len(admissions) or len({(a.limit, a.window) for a in admissions}) > 1:
+    if len({(a.limit, a.window) for a in admissions}) > 1:
         raise _OneByOne
-    if any(a.verified.nonce[-1] in "AQgw" for a in admissions):  # forget spent nonces
-        conn.execute(_FORGET_NONCES, {"now": now})
+    if not _spend(conn, [a.verified for a in admissions], now):
+        raise _OneByOne
     first = admissions[0]
     buckets = [a.bucket for a in admissions]
     if not count_many(conn, buckets, limit=first.limit, window=first.window, now=now):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -111,12 +111,8 @@ def count_request(
     """Count one request against ``bucket`` inside the caller's write; returns the count so far
     this window, or raises ``RateLimitError`` once it passes ``limit``."""
     start = window_start(now, window)
-    [(_, counted)] = insert_rows(
-        conn, api_rate_windows, [{"bucket": bucket, "window": start, "count": 1}], _COUNT_MANY
-    )
+    [(_, counted)] = _add(conn, {bucket: 1}, start)
     count = int(counted)
-    if count == 1:  # first of a new window: forget the old ones
-        conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
     if count > limit:
         seconds = max(1, int(window.total_seconds()))
         retry = start + seconds - int(now.astimezone(UTC).timestamp())
@@ -134,16 +130,20 @@ def count_many(
     than once), one statement for all: True if every bucket stays within ``limit``. False
     if one passes it: the caller then rolls back and counts each request alone, which says
     which one passed."""
-    start = window_start(now, window)
-    n = Counter(buckets)
-    rows = [{"bucket": b, "window": start, "count": k} for b, k in n.items()]
+    counted = _add(conn, Counter(buckets), window_start(now, window))
+    return all(count <= limit for _, count in counted)
+
+
+def _add(conn: Connection, added: Mapping[str, int], start: int) -> list[tuple[str, int]]:
+    """Add ``added`` requests to each bucket's window beginning at ``start``, one statement
+    for all; each bucket's count so far. A bucket that begins a new window forgets its old
+    ones."""
+    rows = [{"bucket": b, "window": start, "count": k} for b, k in added.items()]
     counted = insert_rows(conn, api_rate_windows, rows, _COUNT_MANY)
-    if any(count > limit for _, count in counted):
-        return False
     for bucket, count in counted:
-        if count == n[bucket]:  # first of a new window: forget the old ones
+        if count == added[bucket]:  # first of a new window: forget the old ones
             conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
-    return True
+    return counted
 
 
 _COUNT_MANY = (
