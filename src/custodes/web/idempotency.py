@@ -48,7 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import insert_rows, mark
+from custodes.store.fast import execute, insert_rows
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -258,12 +258,7 @@ def keep_answer(conn: Connection, principal: str, key: str, response: Response) 
         principal,
         key,
     )
-    cursor = conn.connection.cursor()
-    try:
-        m = mark(conn.dialect)
-        cursor.execute(_KEEP if m == "?" else _KEEP.replace("?", m), values)
-    finally:
-        cursor.close()
+    execute(conn, _KEEP, values)
 
 
 _t = api_idempotency
@@ -271,8 +266,8 @@ _CLAIM = "ON CONFLICT DO NOTHING RETURNING key"
 _ONE = (_t.c.principal == sa.bindparam("b_principal")) & (_t.c.key == sa.bindparam("b_key"))
 _KEPT = sa.select(_t).where(_ONE)
 _KEEP = (
-    f"UPDATE {_t.name} SET status = ?, content_type = ?, location = ?, body = ? "
-    'WHERE principal = ? AND "key" = ?'
+    f"UPDATE {_t.name} SET status = {{mark}}, content_type = {{mark}}, location = {{mark}}, "
+    'body = {mark} WHERE principal = {mark} AND "key" = {mark}'
 )
 _RELEASE = _t.delete().where(_ONE)
 _FORGET = _t.delete().where(_t.c.expires_at < sa.bindparam("now"))
