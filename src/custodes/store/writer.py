@@ -24,6 +24,7 @@ writer waiting at that moment.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import queue
@@ -34,6 +35,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection, Engine
+
+from custodes.store.bridge import bridged, wait_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +55,9 @@ class _Work:
     of a batch are released in a relay (:func:`_release`).
     """
 
-    __slots__ = ("_done", "_gone", "_ok", "_relay", "_value", "fn", "items", "key", "run")
+    __slots__ = (
+        "_done", "_future", "_gone", "_ok", "_relay", "_value", "fn", "items", "key", "run",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -71,6 +76,10 @@ class _Work:
         self._value: Any = None
         self._gone = False
         self._relay: deque[_Work] | None = None
+        self._future: asyncio.Future[Any] | None = None
+        """For a caller under :func:`~custodes.store.bridge.run_bridged`: what it awaits."""
+        if bridged():
+            self._future = asyncio.get_running_loop().create_future()
 
     def set_result(self, value: Any) -> None:
         self._ok, self._value = True, value
@@ -78,7 +87,20 @@ class _Work:
     def set_exception(self, exc: BaseException) -> None:
         self._ok, self._value = False, exc
 
+    def settle(self) -> None:
+        """In the event loop's thread: hand the outcome to the awaiting caller."""
+        future = self._future
+        assert future is not None
+        if future.done():  # the caller was cancelled meanwhile
+            return
+        if self._ok:
+            future.set_result(self._value)
+        else:
+            future.set_exception(self._value)
+
     def result(self) -> Any:
+        if self._future is not None:
+            return wait_for(self._future)
         try:
             self._done.acquire()
         except BaseException:  # interrupted: hand on the turn the relay may give us
@@ -96,10 +118,15 @@ class _Work:
 def _release(batch: list[_Work]) -> None:
     """Release the callers of a settled batch one after another: the writer wakes the
     first, and each caller, once awake, wakes the next. Waking them all at once would have
-    32 threads fight for the interpreter, which costs the kernel more than the work."""
-    relay = deque(batch)
+    32 threads fight for the interpreter, which costs the kernel more than the work. A
+    caller that awaits (:mod:`custodes.store.bridge`) is settled by its event loop."""
+    relay: deque[_Work] = deque()
     for work in batch:
-        work._relay = relay
+        if work._future is not None:
+            work._future.get_loop().call_soon_threadsafe(work.settle)
+        else:
+            work._relay = relay
+            relay.append(work)
     _wake_next(relay)
 
 
