@@ -5,6 +5,7 @@ their own result or their own error."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 
 import pytest
@@ -104,11 +105,8 @@ def test_threads_and_awaiting_callers_mix_in_one_batch(database_url: str) -> Non
     async def main() -> list[int]:
         started.wait()
         keys = [k for k in range(60) if k % 10 != 7]
-        return list(
-            await asyncio.gather(
-                *(run_bridged(lambda key=key: _insert(s, key, "loop")) for key in keys)
-            )
-        )
+        calls = [functools.partial(_insert, s, key, "loop") for key in keys]
+        return list(await asyncio.gather(*(run_bridged(call) for call in calls)))
 
     loop_results = asyncio.run(main())
     for w in workers:

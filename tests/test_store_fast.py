@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from custodes.errors import StorageError
 from custodes.store import open_store
-from custodes.store.fast import CHUNK, insert_count, insert_rows, select_in
+from custodes.store.fast import CHUNK, execute, insert_count, insert_rows, select_in, stored
 
 meta = sa.MetaData()
 
@@ -105,4 +105,27 @@ def test_insert_count_counts_only_rows_inserted(database_url: str) -> None:
         assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == (
             CHUNK + 12
         )
+    store.close()
+
+
+def test_a_time_compared_through_execute_matches_what_core_compares(database_url: str) -> None:
+    """A time handed to ``execute`` through ``stored`` is compared with stored times as
+    SQLAlchemy compares it (on SQLite both are text, microseconds included)."""
+    store = open_store(database_url)
+    table = _table("probe_times")
+    meta.create_all(store.engine, tables=[table])
+    rows = _rows(40)
+    with store.engine.begin() as conn:
+        insert_rows(conn, table, rows)
+    sql = "SELECT count(*) FROM probe_times WHERE at >= {mark} AND at <= {mark}"
+    with store.read() as conn:
+        for lo, hi in [(3, 17), (0, 39), (20, 20), (38, 39)]:
+            since, until = rows[lo]["at"], rows[hi]["at"]
+            core = conn.execute(
+                sa.select(sa.func.count()).where(table.c.at >= since, table.c.at <= until)
+            ).scalar_one()
+            at = table.c.at
+            row = execute(conn, sql, [stored(conn, at, since), stored(conn, at, until)])
+            assert row is not None
+            assert row[0] == core == hi - lo + 1
     store.close()

@@ -36,7 +36,6 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from custodes.errors import ConflictError, CustodesError
@@ -64,6 +63,7 @@ from custodes.model import (
 from custodes.platform import PlatformAdapter
 from custodes.policy import evaluate
 from custodes.store.demand_tables import demands
+from custodes.store.fast import execute, stored
 
 from . import Services
 from .authorities import find_authority
@@ -150,21 +150,23 @@ def volume(services: Services, conn: Connection, demand: Demand) -> int:
         return len(demand.targets)
     now = services.clock()
     since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
-    named = conn.execute(
+    at = demands.c.received_at
+    row = execute(
+        conn,
         _VOLUME,
-        {"authority": demand.authority_id, "since": db_time(since), "now": db_time(now),
-         "demand": demand.id},
-    ).scalar_one()  # fmt: skip
-    return int(named) + len(demand.targets)
+        [demand.authority_id, stored(conn, at, db_time(since)), stored(conn, at, db_time(now)),
+         demand.id],
+    )  # fmt: skip
+    assert row is not None
+    return int(row[0]) + len(demand.targets)
 
 
-_VOLUME = sa.select(sa.func.coalesce(sa.func.sum(demands.c.target_count), 0)).where(
-    demands.c.authority_id == sa.bindparam("authority"),
-    demands.c.received_at >= sa.bindparam("since"),
-    demands.c.received_at <= sa.bindparam("now"),
-    demands.c.id != sa.bindparam("demand"),
+_VOLUME = (
+    "SELECT coalesce(sum(target_count), 0) FROM demands WHERE authority_id = {mark} "
+    "AND received_at >= {mark} AND received_at <= {mark} AND id != {mark}"
 )
-"""The targets an authority named in a window, other demands than one: built once."""
+"""The targets an authority named in a window, other demands than one (straight to the
+driver: every submission asks it)."""
 
 
 def _evidence(platform: PlatformAdapter, demand: Demand) -> tuple[EvidenceStatus, ...]:

@@ -20,13 +20,21 @@ from functools import lru_cache
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import Table
+from sqlalchemy import Column, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 from custodes.errors import StorageError
 
-__all__ = ["execute", "insert_count", "insert_rows", "mark", "per_dialect", "select_in"]
+__all__ = [
+    "execute",
+    "insert_count",
+    "insert_rows",
+    "mark",
+    "per_dialect",
+    "select_in",
+    "stored",
+]
 
 T = TypeVar("T")
 
@@ -155,6 +163,22 @@ def execute(conn: Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...
     finally:
         cursor.close()
     return None if row is None else tuple(row)
+
+
+def stored(conn: Connection, column: Column[Any], value: Any) -> Any:
+    """``value`` as the driver is handed it for ``column`` (what SQLAlchemy's bind processor
+    for the column's type makes of it): for a parameter of :func:`execute` compared with a
+    stored value, a time on SQLite say."""
+    process = _processor(conn.dialect, column)
+    return value if process is None or value is None else process(value)
+
+
+@lru_cache(maxsize=256)
+def _processor(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any] | None:
+    processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
+        dialect
+    )
+    return processor
 
 
 def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -58,6 +58,7 @@ from custodes.service.production import Production, download, get_production, pr
 from custodes.service.screening import receive_and_screen, screen_demand
 from custodes.store.api_tables import staged_documents
 from custodes.store.bridge import run_bridged
+from custodes.store.fast import execute
 
 from .context import services_of
 from .intake import Gate, SignedCall, UnsupportedMediaTypeError, signed
@@ -106,19 +107,17 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
     if sha256 is None:
         return None
     with services.store.read() as conn:
-        data = conn.execute(_STAGED, {"owner": owner, "sha256": sha256}).scalar_one_or_none()
-    if data is None:
+        row = execute(conn, _STAGED, [owner, sha256])
+    if row is None:
         raise DocumentNotUploadedError(
             f"instrument.document_sha256 {sha256} names no document you uploaded; "
             "POST it to /v1/documents first"
         )
-    return bytes(data)
+    return bytes(row[0])
 
 
-_STAGED = sa.select(staged_documents.c.data).where(
-    staged_documents.c.owner == sa.bindparam("owner"),
-    staged_documents.c.sha256 == sa.bindparam("sha256"),
-)
+_STAGED = "SELECT data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}"
+"""Straight to the driver: every submission that cites a document reads it."""
 
 
 def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:
