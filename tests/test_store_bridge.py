@@ -150,3 +150,26 @@ def test_wait_for_outside_a_bridge_is_refused() -> None:
 
     asyncio.run(main())
     assert not bridged()
+
+
+def test_a_caller_whose_loop_closed_leaves_the_writer_working(database_url: str) -> None:
+    """The event loop of a waiting caller closes before its commit (a server shutting down):
+    the writer cannot hand it the outcome, and goes on serving the others."""
+    s = _store(database_url)
+    gate = threading.Event()
+
+    def slow(conn: sa.Connection) -> int:
+        gate.wait(5)
+        conn.execute(probe.insert().values(id=1, by="orphan"))
+        return 1
+
+    loop = asyncio.new_event_loop()
+    waiting = loop.create_task(run_bridged(lambda: s.write(slow)))
+    loop.run_until_complete(asyncio.sleep(0.05))
+    waiting.cancel()
+    loop.run_until_complete(asyncio.gather(waiting, return_exceptions=True))
+    loop.close()
+    gate.set()
+    assert _insert(s, 2, "thread") == 4
+    assert _ids(s) == [1, 2]
+    s.close()

@@ -123,7 +123,9 @@ def _release(batch: list[_Work]) -> None:
     relay: deque[_Work] = deque()
     for work in batch:
         if work._future is not None:
-            work._future.get_loop().call_soon_threadsafe(work.settle)
+            # an event loop that closed meanwhile took its caller with it
+            with contextlib.suppress(RuntimeError):
+                work._future.get_loop().call_soon_threadsafe(work.settle)
         else:
             work._relay = relay
             relay.append(work)
