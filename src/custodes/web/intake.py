@@ -12,10 +12,11 @@ body, within the route's size limit (:mod:`custodes.web.limits`), and hands the 
    ``signature_replayed``), counts the request against the authority's rate limit, and, for
    a POST, claims its ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
 
-The gate runs in the route's own worker thread (a route of the authority API is a plain
-function, which FastAPI runs in one): reading the body needs the event loop, everything after
-it blocks on the database, and handing a request from one thread to another and back cost
-more than the gate's own work. A route can do nothing for its caller without the
+The gate runs where the route runs, after the body was read on the event loop: a GET route
+is a plain function, which FastAPI runs in a worker thread; a POST route runs on the event
+loop's own thread in a greenlet (:mod:`custodes.store.bridge`), blocking for its reads and
+awaiting its commits, so that a request waiting for the writer holds no thread. Handing a
+request from one thread to another and back cost more than the gate's own work. A route can do nothing for its caller without the
 :class:`SignedCall` that :meth:`Gate.admit` returns: it alone names the authority and holds
 the body and the claimed Idempotency-Key.
 
@@ -250,7 +251,8 @@ class Gate:
         """The gate (see the module): the :class:`SignedCall` of a request whose signer may
         do :attr:`action`, once its nonce is spent, its rate counted and, for a POST, its
         Idempotency-Key claimed; raises the refusal otherwise. Blocks: call it from the
-        route's worker thread."""
+        route's worker thread, or from a route run under
+        :func:`~custodes.store.bridge.run_bridged`."""
         return _admitted(self.request, self.action, self.body)
 
 
