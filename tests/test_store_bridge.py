@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -40,6 +41,18 @@ def _insert(s: Store, key: int, by: str) -> int:
         return key * 2
 
     return s.write(fn)
+
+
+def _held(gate: threading.Event, by: str) -> Callable[[sa.Connection], int]:
+    """A write of row 1 that waits for ``gate`` first (at most 5 s): its caller waits long
+    enough to be cancelled."""
+
+    def slow(conn: sa.Connection) -> int:
+        gate.wait(5)
+        conn.execute(probe.insert().values(id=1, by=by))
+        return 1
+
+    return slow
 
 
 def _ids(s: Store) -> list[int]:
@@ -122,11 +135,7 @@ def test_a_cancelled_caller_leaves_the_writer_working(database_url: str) -> None
     thread that gave up), nothing is handed to the cancelled caller, and the writer goes on."""
     s = _store(database_url)
     gate = threading.Event()
-
-    def slow(conn: sa.Connection) -> int:
-        gate.wait(5)
-        conn.execute(probe.insert().values(id=1, by="cancelled"))
-        return 1
+    slow = _held(gate, "cancelled")
 
     async def main() -> int:
         waiting = asyncio.ensure_future(run_bridged(lambda: s.write(slow)))
@@ -157,12 +166,7 @@ def test_a_caller_whose_loop_closed_leaves_the_writer_working(database_url: str)
     the writer cannot hand it the outcome, and goes on serving the others."""
     s = _store(database_url)
     gate = threading.Event()
-
-    def slow(conn: sa.Connection) -> int:
-        gate.wait(5)
-        conn.execute(probe.insert().values(id=1, by="orphan"))
-        return 1
-
+    slow = _held(gate, "orphan")
     loop = asyncio.new_event_loop()
     waiting = loop.create_task(run_bridged(lambda: s.write(slow)))
     loop.run_until_complete(asyncio.sleep(0.05))
