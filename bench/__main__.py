@@ -5,7 +5,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import access_bench, api_bench, audit_bench, ledger_bench, report_bench, screening_bench
+from bench import (
+    access_bench,
+    api_bench,
+    api_cost_bench,
+    audit_bench,
+    ledger_bench,
+    report_bench,
+    screening_bench,
+)
 
 BENCHES: dict[str, Callable[[], None]] = {
     "append": ledger_bench.bench_append,
@@ -16,6 +24,7 @@ BENCHES: dict[str, Callable[[], None]] = {
     "access": access_bench.bench_access,
     "audit": audit_bench.bench_audit,
     "api": api_bench.bench_api,
+    "api-cost": api_cost_bench.bench_api_cost,
 }
 
 

@@ -106,8 +106,11 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
 
 
 @contextmanager
-def _servers(commands: list[list[str]], env: dict[str, str]) -> Iterator[list[str]]:
-    """Start one process per command (the last argument is its port); stop them by PID."""
+def _servers(
+    commands: list[list[str]], env: dict[str, str], pids: list[int] | None = None
+) -> Iterator[list[str]]:
+    """Start one process per command (the last argument is its port); stop them by PID.
+    Their PIDs go into ``pids``, if given."""
     procs: list[subprocess.Popen[bytes]] = []
     urls = []
     try:
@@ -120,6 +123,8 @@ def _servers(commands: list[list[str]], env: dict[str, str]) -> Iterator[list[st
             urls.append(f"http://127.0.0.1:{command[-1]}")
         for url, proc in zip(urls, procs, strict=True):
             _wait_ready(url, proc)
+        if pids is not None:
+            pids.extend(proc.pid for proc in procs)
         yield urls
     finally:
         for proc in procs:
