@@ -155,7 +155,7 @@ def _prepare(data: Path, url: str) -> list[AuthorityKey]:
     return keys
 
 
-def _signed(
+def signed_requests(
     urls: list[str], keys: list[AuthorityKey], n: int, path: str
 ) -> list[tuple[str, dict[str, str], bytes]]:
     """``n`` signed requests, spread over the servers and the authorities."""
@@ -176,7 +176,7 @@ def _signed(
     return out
 
 
-def _peak(requests: list[tuple[str, dict[str, str], bytes]]) -> tuple[float, int]:
+def peak(requests: list[tuple[str, dict[str, str], bytes]]) -> tuple[float, int]:
     """Send every request from THREADS threads; returns (requests per second, failures)."""
     lock = threading.Lock()
     queue = list(reversed(requests))
@@ -237,7 +237,13 @@ def _at_rate(requests: list[tuple[str, dict[str, str], bytes]], rate: float) -> 
     return latencies
 
 
-def _custodes(processes: int) -> tuple[float, int, list[float]]:
+@contextmanager
+def custodes_servers(
+    processes: int, pids: list[int] | None = None
+) -> Iterator[tuple[list[str], list[AuthorityKey]]]:
+    """``processes`` ``custodes serve`` processes sharing a fresh deployment on PostgreSQL,
+    the document every authority cites already uploaded through the API: their URLs and the
+    authorities' keys. Their PIDs go into ``pids``, if given."""
     with tempfile.TemporaryDirectory() as d, backend_url("postgresql") as url:
         data = Path(d) / "data"
         keys = _prepare(data, url)
@@ -252,28 +258,44 @@ def _custodes(processes: int) -> tuple[float, int, list[float]]:
              str(_free_port())]
             for _ in range(processes)
         ]  # fmt: skip
-        with _servers(commands, env) as urls:
-            for url_ in urls:  # stage the cited document for every authority, through the API
-                _peak(_signed([url_], keys, AUTHORITIES, "/v1/documents"))
-            _peak(_signed(urls, keys, 40, "/v1/demands"))  # warm up
-            rate, failures = _peak(_signed(urls, keys, REQUESTS, "/v1/demands"))
-            n = max(20, int(rate / 2 * LATENCY_SECONDS))
-            latencies = _at_rate(_signed(urls, keys, n, "/v1/demands"), rate / 2)
-        return rate, failures, latencies
+        with _servers(commands, env, pids) as urls:
+            for url_ in urls:
+                peak(signed_requests([url_], keys, AUTHORITIES, "/v1/documents"))
+            yield urls, keys
+
+
+@contextmanager
+def bare_server(pids: list[int] | None = None) -> Iterator[str]:
+    """The bare endpoint (:data:`BARE_APP`) in one uvicorn process: its URL. Its PID goes
+    into ``pids``, if given."""
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
+        command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", d,
+                   "--log-level", "warning", "--port", str(_free_port())]  # fmt: skip
+        with _servers([command], dict(os.environ), pids) as [url]:
+            yield url
+
+
+def bare_requests(url: str, n: int) -> list[tuple[str, dict[str, str], bytes]]:
+    """``n`` requests to the bare endpoint at ``url``, each with the demand's body."""
+    return [(url + "/v1/demands", {"content-type": "application/json"}, DEMAND)] * n
+
+
+def _custodes(processes: int) -> tuple[float, int, list[float]]:
+    with custodes_servers(processes) as (urls, keys):
+        peak(signed_requests(urls, keys, 40, "/v1/demands"))  # warm up
+        rate, failures = peak(signed_requests(urls, keys, REQUESTS, "/v1/demands"))
+        n = max(20, int(rate / 2 * LATENCY_SECONDS))
+        latencies = _at_rate(signed_requests(urls, keys, n, "/v1/demands"), rate / 2)
+    return rate, failures, latencies
 
 
 def _bare() -> tuple[float, list[float]]:
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        port = _free_port()
-        command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", d,
-                   "--log-level", "warning", "--port", str(port)]  # fmt: skip
-        with _servers([command], dict(os.environ)) as [url]:
-            requests = [(url + "/v1/demands", {"content-type": "application/json"}, DEMAND)]
-            _peak(requests * 200)
-            rate, _ = _peak(requests * BARE_REQUESTS)
-            latencies = _at_rate(requests * max(20, int(rate / 2 * LATENCY_SECONDS)), rate / 2)
-        return rate, latencies
+    with bare_server() as url:
+        peak(bare_requests(url, 200))
+        rate, _ = peak(bare_requests(url, BARE_REQUESTS))
+        latencies = _at_rate(bare_requests(url, max(20, int(rate / 2 * LATENCY_SECONDS))), rate / 2)
+    return rate, latencies
 
 
 def bench_api() -> None:

@@ -17,23 +17,19 @@ costs moves much less, so this is the figure to compare two versions of the code
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.api_bench import (
-    AUTHORITIES,
-    BARE_APP,
-    DEMAND,
-    _free_port,
-    _peak,
-    _prepare,
-    _servers,
-    _signed,
+    bare_requests,
+    bare_server,
+    custodes_servers,
+    peak,
+    signed_requests,
 )
-from bench.common import backend_url, console, show
+from bench.common import console, show
 
 SUBMISSIONS = 3000
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -73,58 +69,52 @@ def _postgres() -> list[int]:
     return found
 
 
-def _measure(pids: list[int], run: Callable[[], tuple[float, int]], n: int) -> list[float]:
-    """Run the load; per request: servers' ms, PostgreSQL's ms, client's ms, switches, rate."""
+class _Cost(NamedTuple):
+    """Per request, at the peak."""
 
-    def total(measure: Callable[[int], float], of: Iterable[int]) -> float:
-        return sum(measure(p) for p in of)
+    servers_ms: float
+    postgres_ms: float
+    client_ms: float
+    switches: float
+    rate: float
 
+    def row(self, what: str, processes: int, bare: _Cost) -> list[str]:
+        return [what, str(processes), f"{self.servers_ms:.2f}",
+                f"{self.servers_ms / bare.servers_ms:.1f}x", f"{self.postgres_ms:.2f}",
+                f"{self.client_ms:.2f}", f"{self.switches:.1f}", f"{self.rate:,.0f}"]  # fmt: skip
+
+
+def _measure(pids: list[int], run: Callable[[], tuple[float, int]], n: int) -> _Cost:
+    """Run the load of ``n`` requests; what each cost."""
     postgres = _postgres()
-    before = (total(_cpu, pids), total(_cpu, postgres), time.process_time(),
-              total(_switches, pids))  # fmt: skip
+
+    def counters() -> tuple[float, float, float, int]:
+        return (sum(map(_cpu, pids)), sum(map(_cpu, postgres)), time.process_time(),
+                sum(map(_switches, pids)))  # fmt: skip
+
+    before = counters()
     rate, failures = run()
-    after = (total(_cpu, pids), total(_cpu, postgres), time.process_time(),
-             total(_switches, pids))  # fmt: skip
+    after = counters()
     if failures:
         raise RuntimeError(f"{failures} of {n} requests failed")
-    ms = [(a - b) / n * 1000 for a, b in zip(after[:3], before[:3], strict=True)]
-    return [*ms, (after[3] - before[3]) / n, rate]
+    servers, pg, client = ((a - b) / n * 1000 for a, b in zip(after[:3], before[:3], strict=True))
+    return _Cost(servers, pg, client, (after[3] - before[3]) / n, rate)
 
 
-def _custodes(processes: int) -> list[float]:
-    with tempfile.TemporaryDirectory() as d, backend_url("postgresql") as url:
-        data = Path(d) / "data"
-        keys = _prepare(data, url)
-        env = {
-            **os.environ,
-            "CUSTODES_DATABASE_URL": url,
-            "CUSTODES_API_AUTHORITY_RATE": "10000000",
-            "CUSTODES_LOG_LEVEL": "ERROR",
-        }
-        commands = [
-            [sys.executable, "-m", "custodes", "serve", "--data", str(data), "--port",
-             str(_free_port())]
-            for _ in range(processes)
-        ]  # fmt: skip
-        pids: list[int] = []
-        with _servers(commands, env, pids) as urls:
-            for url_ in urls:
-                _peak(_signed([url_], keys, AUTHORITIES, "/v1/documents"))
-            _peak(_signed(urls, keys, 200, "/v1/demands"))  # warm up
-            requests = _signed(urls, keys, SUBMISSIONS, "/v1/demands")
-            return _measure(pids, lambda: _peak(requests), SUBMISSIONS)
+def _custodes(processes: int) -> _Cost:
+    pids: list[int] = []
+    with custodes_servers(processes, pids) as (urls, keys):
+        peak(signed_requests(urls, keys, 200, "/v1/demands"))  # warm up
+        requests = signed_requests(urls, keys, SUBMISSIONS, "/v1/demands")
+        return _measure(pids, lambda: peak(requests), SUBMISSIONS)
 
 
-def _bare() -> list[float]:
-    with tempfile.TemporaryDirectory() as d:
-        (Path(d) / "bare_app.py").write_text(BARE_APP, encoding="utf-8")
-        command = [sys.executable, "-m", "uvicorn", "bare_app:app", "--app-dir", d,
-                   "--log-level", "warning", "--port", str(_free_port())]  # fmt: skip
-        pids: list[int] = []
-        with _servers([command], dict(os.environ), pids) as [url]:
-            requests = [(url + "/v1/demands", {"content-type": "application/json"}, DEMAND)]
-            _peak(requests * 200)
-            return _measure(pids, lambda: _peak(requests * SUBMISSIONS), SUBMISSIONS)
+def _bare() -> _Cost:
+    pids: list[int] = []
+    with bare_server(pids) as url:
+        peak(bare_requests(url, 200))
+        requests = bare_requests(url, SUBMISSIONS)
+        return _measure(pids, lambda: peak(requests), SUBMISSIONS)
 
 
 def bench_api_cost() -> None:
@@ -132,14 +122,8 @@ def bench_api_cost() -> None:
         raise SystemExit("bench api-cost reads /proc: it runs on Linux only")
     console.print("[bold]API[/]: processor time per signed submission at the peak, PostgreSQL")
     bare = _bare()
-    rows = [["bare FastAPI, one SHA-256", "1", f"{bare[0]:.2f}", "1.0x", f"{bare[1]:.2f}",
-             f"{bare[2]:.2f}", f"{bare[3]:.1f}", f"{bare[4]:,.0f}"]]  # fmt: skip
-    for processes in (1, 2):
-        got = _custodes(processes)
-        rows.append([
-            "signed demand", str(processes), f"{got[0]:.2f}", f"{got[0] / bare[0]:.1f}x",
-            f"{got[1]:.2f}", f"{got[2]:.2f}", f"{got[3]:.1f}", f"{got[4]:,.0f}",
-        ])  # fmt: skip
+    rows = [bare.row("bare FastAPI, one SHA-256", 1, bare)]
+    rows += [_custodes(n).row("signed demand", n, bare) for n in (1, 2)]
     show(
         f"Per request, {SUBMISSIONS:,} requests from 16 threads at the peak",
         ["endpoint", "processes", "servers ms", "/ bare", "PostgreSQL ms", "client ms",
