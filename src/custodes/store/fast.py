@@ -82,8 +82,7 @@ def _cursor(conn: Connection) -> Any:
 def _plan(
     dialect: Dialect, table: Table, columns: tuple[str, ...]
 ) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
-    types = [table.c[c].type.dialect_impl(dialect) for c in columns]
-    processors = tuple(t.bind_processor(dialect) for t in types)
+    processors = tuple(_processor(dialect, table.c[c]) for c in columns)
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {table.name} ({', '.join(quote(c) for c in columns)}) VALUES "
     return head, processors
@@ -175,6 +174,8 @@ def stored(conn: Connection, column: Column[Any], value: Any) -> Any:
 
 @lru_cache(maxsize=256)
 def _processor(dialect: Dialect, column: Column[Any]) -> Callable[[Any], Any] | None:
+    """The bind processor SQLAlchemy applies to ``column``'s values on ``dialect`` (None:
+    values go to the driver as they are); for inserts (:func:`_plan`) and :func:`stored`."""
     processor: Callable[[Any], Any] | None = column.type.dialect_impl(dialect).bind_processor(
         dialect
     )
