@@ -70,16 +70,18 @@ class _Work:
         self.key = key
         self.items = items
         self.run = run
-        self._done = threading.Lock()
-        self._done.acquire()
         self._ok = False
         self._value: Any = None
         self._gone = False
         self._relay: deque[_Work] | None = None
         self._future: asyncio.Future[Any] | None = None
-        """For a caller under :func:`~custodes.store.bridge.run_bridged`: what it awaits."""
+        """For a caller under :func:`~custodes.store.bridge.run_bridged`: what it awaits
+        (such a caller has no lock: the writer never hands it a turn in a relay)."""
         if bridged():
             self._future = asyncio.get_running_loop().create_future()
+        else:
+            self._done = threading.Lock()
+            self._done.acquire()
 
     def set_result(self, value: Any) -> None:
         self._ok, self._value = True, value
