@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -255,6 +256,39 @@ def test_a_retry_with_the_same_idempotency_key_is_answered_once(world: World) ->
     bare = client.request("POST", "/v1/demands", content=json.dumps(body).encode(), headers=headers)
     assert bare.status_code == 400 and bare.json()["code"] == "idempotency_key_missing"
     assert world.demand_count() == before + 1
+
+
+def test_demands_submitted_together_each_keep_their_own_answer(world: World) -> None:
+    """Submissions that arrive together are stored in one group commit, their answers kept
+    together: a retry of each gets its own answer back, and nothing is stored twice."""
+    sha = _upload(world.authority("us-fbi"))
+    body = disclosure(document_sha256=sha)
+    before = world.demand_count()
+    n = 8
+    start = threading.Barrier(n)
+    first: dict[int, Any] = {}
+
+    def submit(i: int) -> None:
+        with TestClient(world.app) as http:
+            client = SignedClient(http, RequestSigner(world.keys["us-fbi"], world.clock), BASE)
+            start.wait(timeout=10)
+            first[i] = client.post_json("/v1/demands", body, idempotency_key=f"together-{i}")
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(first) == list(range(n))
+    assert {r.status_code for r in first.values()} == {201}
+    assert len({r.json()["id"] for r in first.values()}) == n
+    assert world.demand_count() == before + n
+    client = world.authority("us-fbi")
+    for i, r in first.items():
+        again = client.post_json("/v1/demands", body, idempotency_key=f"together-{i}")
+        assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+        assert again.json() == r.json() and again.headers["location"] == r.headers["location"]
+    assert world.demand_count() == before + n
 
 
 def test_an_answer_given_after_the_one_transaction_failed_is_kept(

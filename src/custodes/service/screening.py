@@ -417,11 +417,23 @@ def _store_all(conn: Connection, ready: list[_Ready]) -> list[None]:
         raise ConflictError("demands ready under different services are stored alone")
     else:
         store_arrivals_as(services, conn, [(r.new, r.state, r.values) for r in ready])
-    for r in ready:
-        if r.more is not None:
-            r.more(conn)
+    _more(conn, [r.more for r in ready if r.more is not None])
     log_events(conn, services, [e for r in ready for e in r.events])
     return [None] * len(ready)
+
+
+def _more(conn: Connection, work: list[Callable[[Connection], object]]) -> None:
+    """Run each demand's further work in its transaction. Work of a kind that has a
+    ``together(conn, many)`` static method (the API's answers to keep) runs once for all
+    of that kind, in one statement rather than one per demand."""
+    kinds: dict[type, list[Callable[[Connection], object]]] = {}
+    for one in work:
+        if hasattr(type(one), "together"):
+            kinds.setdefault(type(one), []).append(one)
+        else:
+            one(conn)
+    for kind, many in kinds.items():
+        kind.together(conn, many)  # type: ignore[attr-defined]
 
 
 def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:

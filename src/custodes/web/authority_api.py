@@ -253,7 +253,7 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
         def answer(record: DemandRecord) -> Callable[[sa.Connection], None]:
             response = _status_response(services, record, 201, new=True)
             answered.append((record, response))
-            return lambda conn: once.keep_in(conn, response)
+            return once.keeping(response)
 
         record = receive_and_screen(
             services, demand, signature=SignatureStatus.VALID, document=document,

@@ -37,7 +37,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import Depends
@@ -200,8 +201,12 @@ class IdempotentCall:
         what the operation did. :meth:`run` then keeps nothing more if the operation
         answers with this very response; if that transaction was rolled back, the operation
         answers with another, and :meth:`run` keeps that one."""
-        keep_answer(conn, self.principal, self.key, response)
-        self.kept = response
+        Keeping(self, response)(conn)
+
+    def keeping(self, response: Response) -> Keeping:
+        """:meth:`keep_in` as work for a transaction that can run many of them together
+        (:meth:`Keeping.together`)."""
+        return Keeping(self, response)
 
     @property
     def _where(self) -> dict[str, str]:
@@ -247,18 +252,64 @@ def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Keeping:
+    """Work for the operation's transaction: keep ``response`` as the answer to ``call``.
+
+    Called with a connection it keeps this one answer; :meth:`together` keeps the answers of
+    many calls (the demands of one group commit) in one statement."""
+
+    call: IdempotentCall
+    response: Response
+
+    def __call__(self, conn: Connection) -> None:
+        self.together(conn, [self])
+
+    @staticmethod
+    def together(conn: Connection, many: Sequence[Keeping]) -> None:
+        keep_answers(conn, [(k.call.principal, k.call.key, k.response) for k in many])
+        for k in many:
+            k.call.kept = k.response
+
+
 def keep_answer(conn: Connection, principal: str, key: str, response: Response) -> None:
     """Keep ``response`` as the answer to ``principal``'s request under ``key``, in the
-    caller's transaction (straight to the driver: it runs with every submission)."""
-    values = (
-        response.status_code,
-        response.headers.get("content-type"),
-        response.headers.get("location"),
-        bytes(response.body),
-        principal,
-        key,
+    caller's transaction."""
+    keep_answers(conn, [(principal, key, response)])
+
+
+def keep_answers(conn: Connection, answers: Sequence[tuple[str, str, Response]]) -> None:
+    """Keep each ``(principal, key, response)``: the response as the answer to that
+    principal's request under that key, in the caller's transaction, in one statement
+    (straight to the driver: it runs with every submission)."""
+    params: list[Any] = []
+    for principal, key, response in answers:
+        params += (
+            response.status_code,
+            response.headers.get("content-type"),
+            response.headers.get("location"),
+            bytes(response.body),
+            principal,
+            key,
+        )
+    if len(answers) == 1:
+        execute(conn, _KEEP, params)
+    elif answers:
+        execute(conn, _keep_many(len(answers)), params)
+
+
+@lru_cache(maxsize=64)
+def _keep_many(count: int) -> str:
+    """:data:`_KEEP` for ``count`` answers: their values as a table joined by the key (on
+    PostgreSQL and on SQLite, whose ``UPDATE ... FROM`` takes a named ``VALUES`` list)."""
+    row = "(" + ", ".join(["{mark}"] * 6) + ")"
+    return (
+        "WITH v(status, content_type, location, body, principal, k) AS (VALUES "
+        + ", ".join([row] * count)
+        + f") UPDATE {_t.name} SET status = v.status, content_type = v.content_type, "
+        "location = v.location, body = v.body FROM v "
+        f'WHERE {_t.name}.principal = v.principal AND {_t.name}."key" = v.k'
     )
-    execute(conn, _KEEP, values)
 
 
 _t = api_idempotency
