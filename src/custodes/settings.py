@@ -50,8 +50,9 @@ class Settings:
     data_dir: Path
     origin: str
     database_url: str
-    checkpoint_interval: float = 0.1
-    """Seconds the sequencer waits between integrations when the log is idle."""
+    checkpoint_interval: float = 0.25
+    """Seconds the sequencer waits between integrations when the log is idle; while entries
+    keep coming it signs at most one checkpoint per interval."""
     witnesses: tuple[WitnessSetting, ...] = ()
     witness_quorum: int = 0
     """How many of ``witnesses`` must cosign a checkpoint before it is published."""
@@ -90,7 +91,7 @@ def load_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     origin = raw.get("origin")
     if not isinstance(origin, str) or not origin:
         raise ConfigError(f"{config_path}: 'origin' must be a non-empty string")
-    interval = raw.get("checkpoint_interval", 0.1)
+    interval = raw.get("checkpoint_interval", 0.25)
     if not isinstance(interval, int | float) or not 0.001 <= interval <= 60:
         raise ConfigError(f"{config_path}: 'checkpoint_interval' must be 0.001..60 seconds")
     url = database_url or os.environ.get(DATABASE_URL_ENV) or raw.get("database_url")
@@ -136,6 +137,6 @@ def write_config(data_dir: Path, origin: str) -> None:
     if not origin or any(c in origin for c in '\n"\\'):
         raise ConfigError("origin must be a non-empty single line without quotes")
     path.write_text(
-        f'# custodes deployment settings\norigin = "{origin}"\ncheckpoint_interval = 0.1\n',
+        f'# custodes deployment settings\norigin = "{origin}"\ncheckpoint_interval = 0.25\n',
         encoding="utf-8",
     )
