@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from custodes.store import open_store
 from custodes.store.api_tables import api_idempotency
+from custodes.store.fast import CHUNK
 from custodes.web.idempotency import keep_answer, keep_answers
 
 _NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -74,6 +75,19 @@ def test_many_answers_kept_in_one_statement_equal_those_kept_one_by_one(
     assert one["k-3"][1:] == ("application/octet-stream", None, b"\x00\xff binary 'quoted' %s")
     assert many["k-untouched"] == (None, None, None, None)  # a key not named stays claimed
     assert set(other.values()) == {(None, None, None, None)}  # so do another principal's
+    store.close()
+
+
+def test_more_answers_than_one_statement_holds_are_all_kept(database_url: str) -> None:
+    store = open_store(database_url)
+    keys = [f"k-{i}" for i in range(CHUNK + 3)]
+    with store.engine.begin() as conn:
+        _claim(conn, "authority:many", keys)
+        answers = [("authority:many", k, Response(k.encode(), 201)) for k in keys]
+        keep_answers(conn, answers)
+    with store.engine.connect() as conn:
+        kept = _kept(conn, "authority:many")
+    assert {k: (v[0], v[3]) for k, v in kept.items()} == {k: (201, k.encode()) for k in keys}
     store.close()
 
 

@@ -49,7 +49,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import execute, insert_rows
+from custodes.store.fast import CHUNK, execute, insert_rows
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -280,22 +280,22 @@ def keep_answer(conn: Connection, principal: str, key: str, response: Response) 
 
 def keep_answers(conn: Connection, answers: Sequence[tuple[str, str, Response]]) -> None:
     """Keep each ``(principal, key, response)``: the response as the answer to that
-    principal's request under that key, in the caller's transaction, in one statement
-    (straight to the driver: it runs with every submission)."""
-    params: list[Any] = []
-    for principal, key, response in answers:
-        params += (
-            response.status_code,
-            response.headers.get("content-type"),
-            response.headers.get("location"),
-            bytes(response.body),
-            principal,
-            key,
-        )
-    if len(answers) == 1:
-        execute(conn, _KEEP, params)
-    elif answers:
-        execute(conn, _keep_many(len(answers)), params)
+    principal's request under that key, in the caller's transaction, in one statement per
+    :data:`~custodes.store.fast.CHUNK` answers (straight to the driver: it runs with every
+    submission)."""
+    for start in range(0, len(answers), CHUNK):
+        chunk = answers[start : start + CHUNK]
+        params: list[Any] = []
+        for principal, key, response in chunk:
+            params += (
+                response.status_code,
+                response.headers.get("content-type"),
+                response.headers.get("location"),
+                bytes(response.body),
+                principal,
+                key,
+            )
+        execute(conn, _KEEP if len(chunk) == 1 else _keep_many(len(chunk)), params)
 
 
 @lru_cache(maxsize=64)
