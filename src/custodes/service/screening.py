@@ -31,10 +31,10 @@ judges it again under the same pack and must get the same findings.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
@@ -343,6 +343,16 @@ def screen_demand(services: Services, demand_id: str, *, by: str | None = None) 
     return services.write(work)
 
 
+class Together(Protocol):
+    """Work a caller of :func:`receive_and_screen` adds to the demand's transaction. The
+    demands of one group commit share a transaction, and the work they bring of one kind
+    runs once for all of them (the API keeps all their answers in one statement)."""
+
+    @staticmethod
+    def together(conn: Connection, many: Sequence[Any]) -> None:
+        """Do the work of each of ``many`` (all of this kind) inside ``conn``'s transaction."""
+
+
 def receive_and_screen(
     services: Services,
     demand: Demand,
@@ -351,7 +361,7 @@ def receive_and_screen(
     document: bytes | None = None,
     body: bytes | None = None,
     sender: Authority | None = None,
-    answer: Callable[[DemandRecord], Callable[[Connection], object]] | None = None,
+    answer: Callable[[DemandRecord], Together] | None = None,
 ) -> DemandRecord:
     """Receive a demand sent through the signed API and screen it at once, as the API does
     with every demand: :func:`~custodes.service.demands.receive_demand` and
@@ -362,9 +372,10 @@ def receive_and_screen(
     its authority as ``sender`` says (the caller looked it up a moment ago; None: it is
     looked up here): the transaction stores the demand only while the authority is still
     registered exactly so. ``answer``, if given, is told the record the transaction will
-    store before it begins, and returns more work for that transaction (the API keeps its
-    answer to the request with the demand). If anything fails (``CustodesError``), nothing
-    was stored, and the two use-cases run one after the other instead, without ``answer``:
+    store before it begins, and returns more work for that transaction (:class:`Together`:
+    the API keeps its answer to the request with the demand). If anything fails
+    (``CustodesError``), nothing was stored, and the two use-cases run one after the other
+    instead, without ``answer``:
     a demand that cannot be received is refused with their error; one that was received but
     cannot be screened stays ``received``, for staff to screen."""
     try:
@@ -401,7 +412,7 @@ class _Ready:
     state: DemandState
     values: dict[str, Any]
     events: tuple[DemandEvent, ...]
-    more: Callable[[Connection], object] | None
+    more: Together | None
 
 
 def _store_all(conn: Connection, ready: list[_Ready]) -> list[None]:
@@ -422,18 +433,14 @@ def _store_all(conn: Connection, ready: list[_Ready]) -> list[None]:
     return [None] * len(ready)
 
 
-def _more(conn: Connection, work: list[Callable[[Connection], object]]) -> None:
-    """Run each demand's further work in its transaction. Work of a kind that has a
-    ``together(conn, many)`` static method (the API's answers to keep) runs once for all
-    of that kind, in one statement rather than one per demand."""
-    kinds: dict[type, list[Callable[[Connection], object]]] = {}
+def _more(conn: Connection, work: list[Together]) -> None:
+    """Run the demands' further work in their transaction: once for each kind of work, for
+    all the demands that brought work of that kind."""
+    kinds: dict[type, list[Together]] = {}
     for one in work:
-        if hasattr(type(one), "together"):
-            kinds.setdefault(type(one), []).append(one)
-        else:
-            one(conn)
-    for kind, many in kinds.items():
-        kind.together(conn, many)  # type: ignore[attr-defined]
+        kinds.setdefault(type(one), []).append(one)
+    for many in kinds.values():
+        many[0].together(conn, many)
 
 
 def _arrived(new: Arrival, outcome: _Outcome | None) -> DemandRecord:

@@ -61,6 +61,7 @@ from custodes.store.bridge import run_bridged
 from custodes.store.fast import execute
 
 from .context import services_of
+from .idempotency import Keeping
 from .intake import Gate, SignedCall, UnsupportedMediaTypeError, signed
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, demand_page
 from .schemas import (
@@ -250,7 +251,7 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
         document = staged_document(services, owner, demand.instrument.document_sha256)
         answered: list[tuple[DemandRecord, Response]] = []
 
-        def answer(record: DemandRecord) -> Callable[[sa.Connection], None]:
+        def answer(record: DemandRecord) -> Keeping:
             response = _status_response(services, record, 201, new=True)
             answered.append((record, response))
             return once.keeping(response)

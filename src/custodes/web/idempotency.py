@@ -145,7 +145,7 @@ class IdempotentCall:
     started: bool = False
     """Whether :meth:`run` began (after which it keeps or releases the key itself)."""
     kept: Response | None = None
-    """The answer :meth:`keep_in` last kept inside the operation's own transaction."""
+    """The answer a :meth:`keeping` last kept inside the operation's own transaction."""
 
     def claim_in(self, conn: Connection) -> Response | None:
         """Inside a write: claim the key (None: go ahead) or return the kept answer (also
@@ -196,16 +196,11 @@ class IdempotentCall:
         self._keep(kept)
         return response
 
-    def keep_in(self, conn: Connection, response: Response) -> None:
-        """Inside the operation's own transaction: keep ``response`` as the answer, with
-        what the operation did. :meth:`run` then keeps nothing more if the operation
-        answers with this very response; if that transaction was rolled back, the operation
-        answers with another, and :meth:`run` keeps that one."""
-        Keeping(self, response)(conn)
-
     def keeping(self, response: Response) -> Keeping:
-        """:meth:`keep_in` as work for a transaction that can run many of them together
-        (:meth:`Keeping.together`)."""
+        """Work for the operation's own transaction (:meth:`Keeping.together`): keep
+        ``response`` as the answer, with what the operation did. :meth:`run` then keeps
+        nothing more if the operation answers with this very response; if that transaction
+        was rolled back, the operation answers with another, and :meth:`run` keeps that one."""
         return Keeping(self, response)
 
     @property
@@ -255,15 +250,11 @@ def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
 @dataclass(frozen=True)
 class Keeping:
     """Work for the operation's transaction: keep ``response`` as the answer to ``call``.
-
-    Called with a connection it keeps this one answer; :meth:`together` keeps the answers of
-    many calls (the demands of one group commit) in one statement."""
+    :meth:`together` keeps the answers of many calls (the demands of one group commit) in
+    one statement."""
 
     call: IdempotentCall
     response: Response
-
-    def __call__(self, conn: Connection) -> None:
-        self.together(conn, [self])
 
     @staticmethod
     def together(conn: Connection, many: Sequence[Keeping]) -> None:
@@ -295,13 +286,13 @@ def keep_answers(conn: Connection, answers: Sequence[tuple[str, str, Response]])
                 principal,
                 key,
             )
-        execute(conn, _KEEP if len(chunk) == 1 else _keep_many(len(chunk)), params)
+        execute(conn, _keep(len(chunk)), params)
 
 
 @lru_cache(maxsize=64)
-def _keep_many(count: int) -> str:
-    """:data:`_KEEP` for ``count`` answers: their values as a table joined by the key (on
-    PostgreSQL and on SQLite, whose ``UPDATE ... FROM`` takes a named ``VALUES`` list)."""
+def _keep(count: int) -> str:
+    """The update that keeps ``count`` answers: their values as a table joined by the key
+    (on PostgreSQL and on SQLite, whose ``UPDATE ... FROM`` takes a named ``VALUES`` list)."""
     row = "(" + ", ".join(["{mark}"] * 6) + ")"
     return (
         "WITH v(status, content_type, location, body, principal, k) AS (VALUES "
@@ -316,10 +307,6 @@ _t = api_idempotency
 _CLAIM = "ON CONFLICT DO NOTHING RETURNING key"
 _ONE = (_t.c.principal == sa.bindparam("b_principal")) & (_t.c.key == sa.bindparam("b_key"))
 _KEPT = sa.select(_t).where(_ONE)
-_KEEP = (
-    f"UPDATE {_t.name} SET status = {{mark}}, content_type = {{mark}}, location = {{mark}}, "
-    'body = {mark} WHERE principal = {mark} AND "key" = {mark}'
-)
 _RELEASE = _t.delete().where(_ONE)
 _FORGET = _t.delete().where(_t.c.expires_at < sa.bindparam("now"))
 
