@@ -33,6 +33,9 @@ from custodes.tlog import TlogError, new_cosignature_verifier
 
 CONFIG_FILE = "custodes.toml"
 DATABASE_URL_ENV = "CUSTODES_DATABASE_URL"
+CHECKPOINT_INTERVAL = 0.25
+"""Seconds, by default, between the sequencer's integrations
+(:attr:`Settings.checkpoint_interval`)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ class Settings:
     data_dir: Path
     origin: str
     database_url: str
-    checkpoint_interval: float = 0.25
+    checkpoint_interval: float = CHECKPOINT_INTERVAL
     """Seconds the sequencer waits between integrations when the log is idle; while entries
     keep coming it signs at most one checkpoint per interval."""
     witnesses: tuple[WitnessSetting, ...] = ()
@@ -91,7 +94,7 @@ def load_settings(data_dir: Path, database_url: str | None = None) -> Settings:
     origin = raw.get("origin")
     if not isinstance(origin, str) or not origin:
         raise ConfigError(f"{config_path}: 'origin' must be a non-empty string")
-    interval = raw.get("checkpoint_interval", 0.25)
+    interval = raw.get("checkpoint_interval", CHECKPOINT_INTERVAL)
     if not isinstance(interval, int | float) or not 0.001 <= interval <= 60:
         raise ConfigError(f"{config_path}: 'checkpoint_interval' must be 0.001..60 seconds")
     url = database_url or os.environ.get(DATABASE_URL_ENV) or raw.get("database_url")
@@ -137,6 +140,7 @@ def write_config(data_dir: Path, origin: str) -> None:
     if not origin or any(c in origin for c in '\n"\\'):
         raise ConfigError("origin must be a non-empty single line without quotes")
     path.write_text(
-        f'# custodes deployment settings\norigin = "{origin}"\ncheckpoint_interval = 0.25\n',
+        f'# custodes deployment settings\norigin = "{origin}"\n'
+        f"checkpoint_interval = {CHECKPOINT_INTERVAL}\n",
         encoding="utf-8",
     )
