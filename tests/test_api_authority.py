@@ -39,7 +39,7 @@ from custodes.store.demand_tables import demands
 from custodes.web.app import create_app
 from custodes.web.client import AuthorityKey, RequestSigner, SignedClient
 from custodes.web.context import ApiConfig
-from support import Clock
+from support import Clock, run_threads
 
 NOW = datetime(2020, 6, 5, 12, tzinfo=UTC)
 BASE = "http://testserver"
@@ -274,11 +274,7 @@ def test_demands_submitted_together_each_keep_their_own_answer(world: World) -> 
             start.wait(timeout=10)
             first[i] = client.post_json("/v1/demands", body, idempotency_key=f"together-{i}")
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    run_threads(submit, range(n), timeout=60)
     assert sorted(first) == list(range(n))
     assert {r.status_code for r in first.values()} == {201}
     assert len({r.json()["id"] for r in first.values()}) == n
