@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import cedarpy
 import pytest
 
 import custodes.policy.pack as pack_module
+import custodes.policy.screening as screening_module
 from custodes.errors import InputError
 from custodes.model import (
     Authority,
@@ -261,3 +263,125 @@ def test_targets_the_platform_describes_alike_share_one_target_entity(pack: Poli
         alone,
         with_self,
     }
+
+
+def _counting_cedar(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the questions screening puts to Cedar from now on: ``[questions]``."""
+    asked = [0]
+    real = cedarpy.is_authorized_batch
+
+    def counting(requests: list[Any], *args: Any, **kwargs: Any) -> Any:
+        asked[0] += len(requests)
+        return real(requests, *args, **kwargs)
+
+    monkeypatch.setattr(cedarpy, "is_authorized_batch", counting)
+    return asked
+
+
+def test_answers_remembered_decide_as_cedar_asked_afresh(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The same demands again with other volumes and signatures: every answer remembered
+    # must be the one Cedar gives afresh, and most must be remembered.
+    fresh = load_pack()
+    rng = random.Random(13)
+    demands = _demands(fresh, 120, seed=17)
+    asked = _counting_cedar(monkeypatch)
+
+    def rounds(count: int) -> tuple[int, int]:
+        quick_asks = fresh_asks = 0
+        for _ in range(count):
+            for demand, authority, subjects, given in demands:
+                context = replace(
+                    given,
+                    volume=rng.choice([1, 30, 499, 500, 501, 5000]),
+                    signature=rng.choice(list(SignatureStatus)),
+                )
+                before = asked[0]
+                checked = evaluate(fresh, demand, authority, subjects, context, check_schema=True)
+                between = asked[0]
+                quick = evaluate(fresh, demand, authority, subjects, context)
+                assert quick == checked, demand
+                fresh_asks += between - before
+                quick_asks += asked[0] - between
+        return quick_asks, fresh_asks
+
+    quick_asks, fresh_asks = rounds(3)
+    print(f"Cedar asked {quick_asks} of {fresh_asks} questions")
+    assert quick_asks < fresh_asks / 2, "most questions were answered from memory"
+    rules = {f.rule_id for d in demands for f in evaluate(fresh, *d)}
+    assert {"scope.volume", "requester.signature_invalid"} & rules
+    # With room for only a few answers, the oldest are forgotten and asked again.
+    monkeypatch.setattr(screening_module, "_MAX_VERDICTS", 50)
+    fresh.verdicts.clear()
+    rounds(1)
+    assert len(fresh.verdicts) == 50
+
+
+def test_a_check_is_asked_again_when_an_attribute_it_reads_changes(
+    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fbi = AUTHORITIES[0]
+    assert fbi is not None
+    account = Target(TargetKind.ACCOUNT, "a-1")
+    demand = Demand("d_1", fbi.id, DemandKind.DISCLOSURE,
+                    LegalInstrument(InstrumentKind.SEARCH_WARRANT, document_sha256="9f" * 32),
+                    (account,), NOW, (DataCategory.SUBSCRIBER_INFO,), offence=Offence("fraud"),
+                    time_range=TimeRange(NOW - timedelta(days=30), NOW))  # fmt: skip
+    subjects: dict[Target, Subject | None] = {account: Subject(account, "US-CA", "US", "free")}
+    threshold = pack.tables.limits.volume_threshold
+    below = ScreeningContext(NOW, SignatureStatus.VALID, volume=threshold)
+    above = replace(below, volume=threshold + 1)
+    asked = _counting_cedar(monkeypatch)
+    first = evaluate(pack, demand, fbi, subjects, below)
+    assert "scope.volume" not in {f.rule_id for f in first}
+    start = asked[0]
+    second = evaluate(pack, demand, fbi, subjects, above)
+    assert asked[0] - start == 1, "only the check that reads the volume is asked again"
+    assert "scope.volume" in {f.rule_id for f in second}
+    assert second == evaluate(pack, demand, fbi, subjects, above, check_schema=True)
+    start = asked[0]
+    assert evaluate(pack, demand, fbi, subjects, below) == first
+    assert asked[0] == start, "every answer remembered"
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["resource.volume > 3", 'resource["volume"] > 3', "resource has volume",
+     'context.item == "volume"'],
+)  # fmt: skip
+def test_every_way_a_policy_reads_an_attribute_names_it(condition: str) -> None:
+    text = f'permit (principal, action == Action::"gag", resource) when {{ {condition} }};'
+    policy = json.loads(cedarpy.policies_to_json_str(text))["staticPolicies"]["policy0"]
+    assert "volume" in pack_module._names(policy)
+
+
+def test_a_pack_names_what_each_check_reads(pack: PolicyPack) -> None:
+    assert {"volume", "target_count"} <= pack.names["scope"]
+    assert "volume" not in pack.names["requester"]
+    assert "instrument" in pack.names["reach"]  # read through the target's demand
+
+
+def test_a_pack_edited_to_read_the_volume_elsewhere_is_asked_again(tmp_path: Path) -> None:
+    copy = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, copy)
+    gag = copy / "gag.cedar"
+    text = gag.read_text(encoding="utf-8")
+    bulk = (
+        '@id("gag.bulk")\n@outcome("escalate")\n@role("reviewer")\n@reason("bulk")\n'
+        '@remedy("")\nforbid (principal, action == Action::"gag", resource)\n'
+        "when { resource.volume > 100 };\n"
+    )
+    gag.write_text(text + "\n" + bulk, encoding="utf-8")
+    edited = load_pack(copy)
+    assert "volume" in edited.names["gag"]
+    found = []
+    for demand, authority, subjects, given in _demands(edited, 200, seed=23):
+        if demand.nondisclosure is None:
+            continue
+        for volume in (100, 101, 100):
+            context = replace(given, volume=volume)
+            checked = evaluate(edited, demand, authority, subjects, context, check_schema=True)
+            assert evaluate(edited, demand, authority, subjects, context) == checked
+            found.append("gag.bulk" in {f.rule_id for f in checked})
+    assert any(found) and not all(found)

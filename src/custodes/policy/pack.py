@@ -128,6 +128,12 @@ class PolicyPack:
     decisions: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
     """Answers to questions that hold nothing but what the pack judges them on, by the
     question (see :func:`custodes.policy.access.authorize`)."""
+    names: Mapping[str, frozenset[str]] = field(default_factory=dict, repr=False)
+    """For each Cedar action, every name its policies spell (see :func:`_names`): an
+    attribute none of them spells is one they cannot read."""
+    verdicts: dict[Hashable, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    """Screening answers by everything they were judged on
+    (:func:`custodes.policy.screening.evaluate`)."""
 
     def policies_for(self, action: str) -> Any:
         """The policies that name ``action`` (none: an empty set, so default deny).
@@ -215,7 +221,10 @@ def load_pack(path: Path | str | None = None) -> PolicyPack:
     entities = _static_entities(tables, schema)
     tests = tuple(directory / f for f in files if f.startswith("tests/"))
     log.info("loaded policy pack", extra={"pack": digest, "rules": len(rules)})
-    return PolicyPack(directory, digest, tables, rules, text, tests, entities, policy_sets, schema)
+    return PolicyPack(
+        directory, digest, tables, rules, text, tests, entities, policy_sets, schema,
+        names=_action_names(doc, rules),
+    )  # fmt: skip
 
 
 def _policy_text(directory: Path, names: list[str]) -> tuple[str, list[str]]:
@@ -244,6 +253,37 @@ def _policy_sets(doc: Mapping[str, Any], rules: Mapping[str, Rule]) -> Mapping[s
             for action, policies in by_action.items()
         }
     )
+
+
+def _action_names(
+    doc: Mapping[str, Any], rules: Mapping[str, Rule]
+) -> Mapping[str, frozenset[str]]:
+    """For each action, :func:`_names` of the policies that name it."""
+    by_action: dict[str, set[str]] = {}
+    for policy in doc["staticPolicies"].values():
+        spelled = _names(policy)
+        for action in rules[policy["annotations"]["id"]].actions:
+            by_action.setdefault(action, set()).update(spelled)
+    return MappingProxyType({a: frozenset(n) for a, n in by_action.items()})
+
+
+def _names(node: Any) -> set[str]:
+    """Every string in a policy's JSON form, keys and values alike: its annotations, its
+    entity types and ids, its literals and every attribute it reads or tests (Cedar names an
+    attribute only by a literal: ``resource.volume``, ``resource["volume"]`` and
+    ``resource has volume`` all spell it). A superset of what the policy can read, on purpose."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            found.add(item)
+        elif isinstance(item, dict):
+            found.update(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
 
 
 def _set_json(policies: Mapping[str, Any]) -> dict[str, Any]:

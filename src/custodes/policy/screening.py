@@ -22,8 +22,11 @@ batch of their own, with only the policies that name that check.
 The entities that stay the same from one demand to the next (the authority, the places, one
 ``Target`` entity per class of targets) are parsed once per pack and remembered
 (:meth:`~custodes.policy.pack.StaticEntities.layer`); only the demand's own entity is parsed
-for each screening. ``check_schema`` builds every entity afresh and validates it: the tests
-hold both ways to the same findings.
+for each screening. Cedar's answers are remembered too, each by everything it was judged on
+(:class:`_Judged`): a question asked before, about a demand that differs only in attributes
+the check's policies never name (an authority's volume, for every check but scope), is not
+asked again. ``check_schema`` builds every entity afresh, validates it and asks Cedar every
+question: the tests hold both ways to the same findings.
 
 Each answer becomes findings: an Allow yields the permits that matched (outcome ``pass``); a
 Deny yields the forbids that matched (``refuse`` or ``escalate``) or, when none did, a
@@ -54,7 +57,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,14 +218,16 @@ class _Screening:
         }
         return json.dumps(authority)
 
-    def demand_entities(self) -> list[str]:
-        """The demand and the territories of a restriction: what differs from one demand to
-        the next, even from the same authority about the same kinds of targets."""
+    def demand_entities(self, attrs: dict[str, Any] | None = None) -> list[str]:
+        """The territories of a restriction and the demand (with ``attrs``, default
+        :meth:`demand_attrs`): what differs from one demand to the next, even from the same
+        authority about the same kinds of targets."""
         territories = self.demand.restriction.territories if self.demand.restriction else ()
-        demand = {"uid": _DEMAND, "attrs": self._demand_attrs(), "parents": []}
+        attrs = self.demand_attrs() if attrs is None else attrs
+        demand = {"uid": _DEMAND, "attrs": attrs, "parents": []}
         return [self.pack.entities.area("territories", territories), json.dumps(demand)]
 
-    def _demand_attrs(self) -> dict[str, Any]:
+    def demand_attrs(self) -> dict[str, Any]:
         d, c = self.demand, self.context
         statuses = [c.evidence_status(i) for i in range(len(d.evidence))]
         attrs: dict[str, Any] = {
@@ -420,12 +426,21 @@ def evaluate(
         asks += target_asks
     if check_schema:
         entities = s.layer_entities(classes) + s.demand_entities()
-        store = pack.entities.store(entities, schema=pack.schema)
+        validated = pack.entities.store(entities, schema=pack.schema)
+        store = _Store(lambda: validated)
+        answers = _decide(pack, store, asks, pack.schema)
     else:
-        layer = pack.entities.layer(s.layer_key(classes), lambda: s.layer_entities(classes))
-        store = pack.entities.store(s.demand_entities(), layer)
+        layer_key = s.layer_key(classes)
+        attrs = s.demand_attrs()
+        mine = s.demand_entities(attrs)
+
+        def build() -> Any:
+            layer = pack.entities.layer(layer_key, lambda: s.layer_entities(classes))
+            return pack.entities.store(mine, layer)
+
+        store = _Store(build)
+        answers = _decide(pack, store, asks, None, _Judged(pack, layer_key, mine[0], attrs))
     schema = pack.schema if check_schema else None
-    answers = _decide(pack, store, asks, schema)
     findings = [f for ask, fs in answers if ask.target is None for f in fs]
     scope_refused = any(
         f.outcome is Outcome.REFUSE for ask, fs in answers if ask.check == "scope" for f in fs
@@ -436,15 +451,88 @@ def evaluate(
         return findings + [f for ask, fs in answers if ask.target is not None for f in fs]
     classes, target_asks = s.target_classes()
     if target_asks:
-        more = pack.entities.store(s.later_entities(classes), store, schema=schema)
+        more = _Store(
+            lambda: pack.entities.store(s.later_entities(classes), store(), schema=schema)
+        )
         findings += [f for _, fs in _decide(pack, more, target_asks, schema) for f in fs]
     return findings
 
 
+class _Store:
+    """A Cedar entity store made on first use: a screening whose every question was answered
+    before (:class:`_Judged`) makes none."""
+
+    __slots__ = ("_build", "_made")
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._made: Any = None
+
+    def __call__(self) -> Any:
+        if self._made is None:
+            self._made = self._build()
+        return self._made
+
+
+_MAX_VERDICTS = 4096
+"""Screening answers a pack remembers (:class:`_Judged`); the oldest goes first."""
+
+
+class _Judged:
+    """Cedar's answers to the questions of one screening, remembered by everything they
+    were judged on.
+
+    Cedar answers a question from the request (check, resource, context), the entities and
+    the policies, and nothing else. For one pack, the entities are the remembered layer
+    (named whole by its key), the territories' ``Area`` (its JSON) and the demand's own
+    entity. Of the demand, only attributes whose names the check's policies spell can
+    reach the answer (:attr:`~custodes.policy.pack.PolicyPack.names`: a policy names every
+    attribute it reads as a literal), so the key holds those alone: a check that never
+    reads the authority's volume is answered again for each new volume of an authority
+    without asking Cedar. The demand's entity has no parents, so ``in`` learns nothing
+    more of it. An answer with an error is never remembered.
+    """
+
+    __slots__ = ("_area", "_attrs", "_layer", "_pack", "_read")
+
+    def __init__(
+        self, pack: PolicyPack, layer: Hashable, area: str, attrs: Mapping[str, Any]
+    ) -> None:
+        self._pack, self._layer, self._area, self._attrs = pack, layer, area, attrs
+        self._read: dict[str, str] = {}
+
+    def key(self, ask: _Ask) -> Hashable:
+        read = self._read.get(ask.check)
+        if read is None:
+            names = self._pack.names.get(ask.check, frozenset())
+            seen = {k: v for k, v in self._attrs.items() if k in names}
+            read = self._read[ask.check] = json.dumps(seen, sort_keys=True)
+        context = json.dumps(ask.context, sort_keys=True) if ask.context else ""
+        return (ask.check, ask.resource["id"], context, self._layer, self._area, read)
+
+    def get(self, key: Hashable) -> tuple[str, ...] | None:
+        return self._pack.verdicts.get(key)
+
+    def keep(self, key: Hashable, verdict: tuple[str, ...]) -> None:
+        verdicts = self._pack.verdicts
+        with _VERDICTS_LOCK:
+            if len(verdicts) >= _MAX_VERDICTS:
+                del verdicts[next(iter(verdicts))]
+            verdicts[key] = verdict
+
+
+_VERDICTS_LOCK = threading.Lock()
+
+
 def _decide(
-    pack: PolicyPack, store: Any, asks: list[_Ask], schema: Any = None
+    pack: PolicyPack,
+    store: _Store,
+    asks: list[_Ask],
+    schema: Any = None,
+    judged: _Judged | None = None,
 ) -> list[tuple[_Ask, list[Finding]]]:
-    """Ask Cedar each distinct question once; keep the asks' order.
+    """Ask Cedar each distinct question once (none that ``judged`` remembers); keep the
+    asks' order.
 
     The questions of each check go in one batch with only that check's policies: Cedar reads
     every policy of a batch's set for each request, and a policy names the checks it applies
@@ -453,17 +541,28 @@ def _decide(
     first: dict[tuple[str, str, str | None], _Ask] = {}
     by_check: dict[str, list[_Ask]] = {}
     keys = [ask.key for ask in asks]
-    for ask, key in zip(asks, keys, strict=True):
-        if key not in first:
-            first[key] = ask
-            by_check.setdefault(ask.check, []).append(ask)
     answers: dict[tuple[str, str, str | None], list[Finding]] = {}
+    remembered: dict[tuple[str, str, str | None], Hashable] = {}
+    for ask, key in zip(asks, keys, strict=True):
+        if key in first:
+            continue
+        first[key] = ask
+        if judged is not None:
+            known = remembered[key] = judged.key(ask)
+            verdict = judged.get(known)
+            if verdict is not None:
+                answers[key] = _findings(pack, ask, verdict)
+                continue
+        by_check.setdefault(ask.check, []).append(ask)
     for check, questions in by_check.items():
         policies = pack.policies_for(check)
         requests = [q.request() for q in questions]
-        results = cedarpy.is_authorized_batch(requests, policies, store, schema)
+        results = cedarpy.is_authorized_batch(requests, policies, store(), schema)
         for q, r in zip(questions, results, strict=True):
-            answers[q.key] = _findings(pack, q, r)
+            verdict = _verdict(q, r)
+            answers[q.key] = _findings(pack, q, verdict)
+            if judged is not None and verdict is not None:
+                judged.keep(remembered[q.key], verdict)
     out = []
     for ask, key in zip(asks, keys, strict=True):
         found = answers[key]
@@ -478,10 +577,18 @@ def _retarget(f: Finding, target: Target | None) -> Finding:
     return Finding(f.rule_id, f.outcome, f.reason, f.remedy, target, f.item, f.role, f.route)
 
 
-def _findings(pack: PolicyPack, ask: _Ask, result: Any) -> list[Finding]:
+def _verdict(ask: _Ask, result: Any) -> tuple[str, ...] | None:
+    """The ids of the rules that decided ``result``, sorted (none: nothing allowed it); None
+    when Cedar could not decide (logged)."""
     errors = result.diagnostics.errors
     if errors or result.decision is cedarpy.Decision.NoDecision:
         log.error("policy evaluation failed", extra={"check": ask.check, "errors": errors})
+        return None
+    return tuple(sorted(set(result.diagnostics.id_annotations_by_reason.values())))
+
+
+def _findings(pack: PolicyPack, ask: _Ask, ids: tuple[str, ...] | None) -> list[Finding]:
+    if ids is None:
         return [
             Finding(
                 "pack.error",
@@ -492,7 +599,6 @@ def _findings(pack: PolicyPack, ask: _Ask, result: Any) -> list[Finding]:
                 ask.item,
             )
         ]
-    ids = sorted(set(result.diagnostics.id_annotations_by_reason.values()))
     if not ids:
         return [
             Finding(
