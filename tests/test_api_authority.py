@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyrage
@@ -156,6 +156,26 @@ def test_the_document_cited_must_have_been_uploaded(world: World) -> None:
     sha = hashlib.sha256(b"a document of the Met").hexdigest()
     r = client.post_json("/v1/demands", disclosure(document_sha256=sha))
     assert r.status_code == 409 and world.demand_count() == before
+
+
+def test_a_submission_is_screened_with_its_authoritys_volume(world: World) -> None:
+    # The volume is read with the cited document, or alone when none is cited.
+    window = world.services.pack.tables.limits.volume_window_days
+    client = world.authority("us-fbi")
+    for cited in (True, False):
+        start = world.services.ledger.size()
+        body = disclosure(document_sha256=_upload(client)) if cited else disclosure()
+        r = client.post_json("/v1/demands", body)
+        assert r.status_code == 201, r.text
+        [screened] = [e for e in world.events_since(start) if e.kind == "demand.screened"]
+        since = world.clock() - timedelta(days=window)
+        with world.services.store.read() as conn:
+            total = conn.execute(
+                sa.select(sa.func.sum(demands.c.target_count)).where(
+                    demands.c.authority_id == "us-fbi", demands.c.received_at >= since
+                )
+            ).scalar_one()
+        assert screened.facts["volume"] == total > 1
 
 
 def test_a_clarification_is_answered_by_an_amendment(world: World) -> None:

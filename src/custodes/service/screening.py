@@ -148,25 +148,31 @@ def volume(services: Services, conn: Connection, demand: Demand) -> int:
     demand included."""
     if demand.authority_id is None:
         return len(demand.targets)
-    now = services.clock()
-    since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
-    at = demands.c.received_at
-    row = execute(
-        conn,
-        _VOLUME,
-        [demand.authority_id, stored(conn, at, db_time(since)), stored(conn, at, db_time(now)),
-         demand.id],
-    )  # fmt: skip
+    query, params = volume_query(services, conn, demand)
+    row = execute(conn, "SELECT " + query, params)
     assert row is not None
     return int(row[0]) + len(demand.targets)
 
 
+def volume_query(services: Services, conn: Connection, demand: Demand) -> tuple[str, list[Any]]:
+    """What :func:`volume` reads, as a scalar subquery (``{mark}`` for the driver's marker)
+    and its parameters: a caller that reads something else for the same request asks both
+    in one statement, and gives :func:`receive_and_screen` the result plus the demand's own
+    targets. For a demand of an authority (``authority_id`` set)."""
+    now = services.clock()
+    since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
+    at = demands.c.received_at
+    params = [demand.authority_id, stored(conn, at, db_time(since)), stored(conn, at, db_time(now)),
+              demand.id]  # fmt: skip
+    return _VOLUME, params
+
+
 _VOLUME = (
-    "SELECT coalesce(sum(target_count), 0) FROM demands WHERE authority_id = {mark} "
-    "AND received_at >= {mark} AND received_at <= {mark} AND id != {mark}"
+    "(SELECT coalesce(sum(target_count), 0) FROM demands WHERE authority_id = {mark} "
+    "AND received_at >= {mark} AND received_at <= {mark} AND id != {mark})"
 )
 """The targets an authority named in a window, other demands than one (straight to the
-driver: every submission asks it)."""
+driver: every submission asks it, most with the document it cites)."""
 
 
 def _evidence(platform: PlatformAdapter, demand: Demand) -> tuple[EvidenceStatus, ...]:
@@ -362,6 +368,7 @@ def receive_and_screen(
     body: bytes | None = None,
     sender: Authority | None = None,
     answer: Callable[[DemandRecord], Together] | None = None,
+    named: int | None = None,
 ) -> DemandRecord:
     """Receive a demand sent through the signed API and screen it at once, as the API does
     with every demand: :func:`~custodes.service.demands.receive_demand` and
@@ -371,20 +378,24 @@ def receive_and_screen(
     The demand is judged before the transaction, as :func:`screen_demand` judges it, against
     its authority as ``sender`` says (the caller looked it up a moment ago; None: it is
     looked up here): the transaction stores the demand only while the authority is still
-    registered exactly so. ``answer``, if given, is told the record the transaction will
-    store before it begins, and returns more work for that transaction (:class:`Together`:
-    the API keeps its answer to the request with the demand). If anything fails
+    registered exactly so. ``named`` is the authority's :func:`volume`, when the caller read
+    it with its own reads (:func:`volume_query`). ``answer``, if given, is told the record
+    the transaction will store before it begins, and returns more work for that transaction
+    (:class:`Together`: the API keeps its answer to the request with the demand). If
+    anything fails
     (``CustodesError``), nothing was stored, and the two use-cases run one after the other
     instead, without ``answer``:
     a demand that cannot be received is refused with their error; one that was received but
     cannot be screened stays ``received``, for staff to screen."""
     try:
         checked = with_document(demand, document)
-        with services.store.read() as conn:
-            authority = sender
-            if authority is None or authority.id != checked.authority_id:
-                authority = find_authority(conn, checked.authority_id)
-            named = volume(services, conn, checked)
+        authority = sender
+        if authority is None or authority.id != checked.authority_id or named is None:
+            with services.store.read() as conn:
+                if authority is None or authority.id != checked.authority_id:
+                    authority = find_authority(conn, checked.authority_id)
+                if named is None:
+                    named = volume(services, conn, checked)
         screening = _judge(services, checked, authority, signature=signature,
                            callback=CallbackStatus.NONE, named=named)  # fmt: skip
         outcome = _outcome(services, checked, screening, None)

@@ -43,6 +43,7 @@ from fastapi.responses import JSONResponse
 from custodes.errors import ConflictError, CustodesError, NotFoundError
 from custodes.model import (
     MAX_DEMAND_BYTES,
+    Demand,
     DemandState,
     Outcome,
     SignatureStatus,
@@ -55,7 +56,7 @@ from custodes.service import Services
 from custodes.service.demands import amend_demand, withdraw_demand
 from custodes.service.lifecycle import DemandRecord, get_demand
 from custodes.service.production import Production, download, get_production, productions_of
-from custodes.service.screening import receive_and_screen, screen_demand
+from custodes.service.screening import receive_and_screen, screen_demand, volume_query
 from custodes.store.api_tables import staged_documents
 from custodes.store.bridge import run_bridged
 from custodes.store.fast import execute
@@ -109,6 +110,26 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
         return None
     with services.store.read() as conn:
         row = execute(conn, _STAGED, [owner, sha256])
+    return _cited(sha256, row)
+
+
+def _staged_and_volume(services: Services, owner: str, demand: Demand) -> tuple[bytes | None, int]:
+    """For a new demand of an authority: the document it cites, as :func:`staged_document`,
+    and its authority's volume (:func:`~custodes.service.screening.volume`), in one read."""
+    sha256 = demand.instrument.document_sha256
+    with services.store.read() as conn:
+        volume, params = volume_query(services, conn, demand)
+        if sha256 is None:
+            row = execute(conn, "SELECT " + volume, params)
+            assert row is not None
+            return None, int(row[0]) + len(demand.targets)
+        row = execute(conn, _STAGED_AND + volume + _STAGED_FROM, [*params, owner, sha256])
+    document = _cited(sha256, None if row is None else row[1:])
+    assert row is not None
+    return document, int(row[0]) + len(demand.targets)
+
+
+def _cited(sha256: str, row: tuple[Any, ...] | None) -> bytes:
     if row is None:
         raise DocumentNotUploadedError(
             f"instrument.document_sha256 {sha256} names no document you uploaded; "
@@ -119,6 +140,10 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
 
 _STAGED = "SELECT data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}"
 """Straight to the driver: every submission that cites a document reads it."""
+_STAGED_AND, _STAGED_FROM = (
+    "SELECT ",
+    ", data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}",
+)
 
 
 def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:
@@ -248,7 +273,7 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
             raw, id=new_demand_id(), authority_id=call.authority.id, received_at=services.clock()
         )
         owner = "authority:" + call.authority.id
-        document = staged_document(services, owner, demand.instrument.document_sha256)
+        document, named = _staged_and_volume(services, owner, demand)
         answered: list[tuple[DemandRecord, Response]] = []
 
         def answer(record: DemandRecord) -> Keeping:
@@ -258,7 +283,7 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
 
         record = receive_and_screen(
             services, demand, signature=SignatureStatus.VALID, document=document,
-            body=call.body, sender=call.authority, answer=answer,
+            body=call.body, sender=call.authority, answer=answer, named=named,
         )  # fmt: skip
         for stored, response in answered:
             if stored is record:  # the answer was kept with the demand
