@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -330,3 +331,40 @@ def test_two_writers_appending_the_same_entries_get_one_index_each(
     finally:
         second.close()
         first.close()
+
+
+def test_a_follower_retries_leadership_once_an_interval_however_often_it_is_poked(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The process that does not lead is poked by each of its own commits; it tries for the
+    lead once per interval, not once per commit, and takes it when the leader lets go."""
+    leader, follower = _deployment(tmp_path, database_url), _deployment(tmp_path, database_url)
+    tries = [0]
+    real = follower.sequencer.lock.try_acquire
+
+    def counting() -> bool:
+        tries[0] += 1
+        return real()
+
+    follower.sequencer.lock.try_acquire = counting  # type: ignore[method-assign]
+    stop = threading.Event()
+    try:
+        assert leader.sequencer.lock.try_acquire()
+        runner = threading.Thread(target=follower.sequencer.run, args=(stop, 0.5))
+        runner.start()
+        deadline = time.monotonic() + 1.2
+        while time.monotonic() < deadline:  # a commit every few milliseconds
+            follower.ledger.append([b"poke %f" % time.monotonic()])
+            follower.sequencer.poke()
+            time.sleep(0.005)
+        assert follower.sequencer.following
+        assert 2 <= tries[0] <= 4, tries[0]  # at the start, then every 0.5 s
+        leader.sequencer.lock.release()
+        assert follower.sequencer.wait_for(0, timeout=5), "the follower took the lead"
+        assert not follower.sequencer.following
+    finally:
+        stop.set()
+        follower.sequencer.poke()
+        runner.join(timeout=10)
+        leader.close()
+        follower.close()

@@ -155,13 +155,16 @@ class Sequencer:
         self._published: int | None = None
         """Size of the checkpoint this process last saw on disk with all its files (None:
         not looked yet)."""
+        self.following = False
+        """Whether the last :meth:`integrate` found another process leading."""
 
     # -- integration -------------------------------------------------------------------------
 
     def integrate(self) -> SignedCheckpoint | None:
         """One step; returns the new checkpoint, or None when there was nothing to do or this
         process is not the leader."""
-        if not self.lock.try_acquire():
+        self.following = not self.lock.try_acquire()
+        if self.following:
             return None
         with self.store.read() as conn:
             old_size, old_root, has_checkpoint, next_index = _state(conn)
@@ -312,10 +315,12 @@ class Sequencer:
 
     def run(self, stop: threading.Event, interval: float) -> None:
         """Integrate until ``stop`` is set. When idle it sleeps for ``interval`` or until
-        :meth:`poke`; a follower retries leadership every interval. While entries keep
-        coming it signs at most one checkpoint per ``interval``: a busy log gets fewer,
-        larger checkpoints rather than one per commit, each of which took the processor
-        from the requests that make the entries."""
+        :meth:`poke`. While entries keep coming it signs at most one checkpoint per
+        ``interval``: a busy log gets fewer, larger checkpoints rather than one per commit,
+        each of which took the processor from the requests that make the entries. A
+        follower (another process leads) retries leadership once per ``interval`` and is not
+        woken by its own process's commits: the leader integrates every process's entries,
+        and a try on each commit cost a connection and a round trip each."""
         while not stop.is_set():
             self._wake.clear()
             started = time.monotonic()
@@ -324,10 +329,12 @@ class Sequencer:
             except Exception:
                 log.exception("integration failed")
                 cp = None
-            if cp is None:
-                self._wake.wait(interval)
-            else:
+            if cp is not None:
                 stop.wait(max(0.0, started + interval - time.monotonic()))
+            elif self.following:
+                stop.wait(interval)
+            else:
+                self._wake.wait(interval)
         self.lock.release()
 
 
