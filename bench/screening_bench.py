@@ -1,7 +1,7 @@
 """Screening figures: decisions per second and latency for demands naming 1, 25 and 100
 targets, through the service beside the same Cedar evaluation called directly, in one run.
 
-Five paths, over the same demands:
+Six paths, over the same demands:
 
 * ``cedar``: :func:`custodes.policy.evaluate` with every input already in hand (subjects,
   authority, context): the policy engine alone;
@@ -15,6 +15,10 @@ Five paths, over the same demands:
   separates the service's own cost from the reference platform's look-ups (one SQLite
   query for all of a demand's accounts: their holders and which categories of record
   exist);
+* ``service, answers remembered``: the service's decision with Cedar's answers kept from
+  one decision to the next (:class:`custodes.policy.screening._Judged`), as a server keeps
+  them: the same demand again is answered without asking Cedar. Every other path forgets
+  them before each decision, so that it asks Cedar every question;
 * ``screen_demand``: the whole use-case, including the transaction that stores the screening
   and appends its two events (durable commit; SQLite).
 
@@ -119,11 +123,14 @@ def _run(root: Path) -> None:
         services = Services(store, Ledger(store), pack, platform, clock=lambda: EPOCH)
         register_world(services)
         for n in SIZES:
-            direct, through, cold, known = _decisions(services, _demand(n, targets, 0), platform_db)
+            direct, through, cold, known, answered = _decisions(
+                services, _demand(n, targets, 0), platform_db
+            )
             full = _full(services, targets, n)
             rows += [_row("cedar", n, direct), _row("service", n, through),
                      _row("service, nothing remembered", n, cold),
                      _row("service, subjects known", n, known),
+                     _row("service, answers remembered", n, answered),
                      _row("screen_demand", n, full)]  # fmt: skip
             p99 = max(percentile(through, 99), percentile(cold, 99))
             verdict = "" if n > pack.tables.limits.target_cap else (
@@ -165,28 +172,37 @@ class _Remembering(ReferencePlatform):
 
 
 def _decisions(services: Services, demand: Demand, platform_db: Path) -> list[list[float]]:
-    """Cedar alone, the service's decision, the same with nothing remembered, and with
-    subjects known, on one demand."""
+    """Cedar alone, the service's decision, the same with nothing remembered, with subjects
+    known, and with Cedar's answers remembered, on one demand."""
     record = receive_demand(services, demand, signature=SignatureStatus.VALID)
     remembering = replace(services, platform=_Remembering(platform_db))
     with services.store.read() as conn:
         screening = judge(services, conn, record)
         subjects = dict(screening.subjects)
 
+        verdicts = services.pack.verdicts
+
         def cedar() -> object:
+            verdicts.clear()
             return evaluate(services.pack, demand, screening.authority, subjects, screening.context)
 
         def service() -> object:
+            verdicts.clear()
             return summarize(record.demand, judge(services, conn, record).findings)
 
         def cold() -> object:
+            verdicts.clear()
             services.pack.entities.layers.clear()
             return summarize(record.demand, judge(services, conn, record).findings)
 
         def known() -> object:
+            verdicts.clear()
             return summarize(record.demand, judge(remembering, conn, record).findings)
 
-        return [_time(f, ROUNDS) for f in (cedar, service, cold, known)]
+        def answered() -> object:
+            return summarize(record.demand, judge(services, conn, record).findings)
+
+        return [_time(f, ROUNDS) for f in (cedar, service, cold, known, answered)]
 
 
 def _full(services: Services, targets: list[Target], n: int) -> list[float]:

@@ -502,12 +502,14 @@ class _Judged:
         self._read: dict[str, str] = {}
 
     def key(self, ask: _Ask) -> Hashable:
+        # repr: the attributes' values are strings, integers, booleans, lists and entity
+        # references (dicts) of those, whose repr tells any two apart (True from 1 too).
         read = self._read.get(ask.check)
         if read is None:
             names = self._pack.names.get(ask.check, frozenset())
-            seen = {k: v for k, v in self._attrs.items() if k in names}
-            read = self._read[ask.check] = json.dumps(seen, sort_keys=True)
-        context = json.dumps(ask.context, sort_keys=True) if ask.context else ""
+            read = repr([(k, v) for k, v in self._attrs.items() if k in names])
+            self._read[ask.check] = read
+        context = repr(ask.context) if ask.context else ""
         return (ask.check, ask.resource["id"], context, self._layer, self._area, read)
 
     def get(self, key: Hashable) -> tuple[str, ...] | None:
