@@ -385,3 +385,22 @@ def test_a_pack_edited_to_read_the_volume_elsewhere_is_asked_again(tmp_path: Pat
             assert evaluate(edited, demand, authority, subjects, context) == checked
             found.append("gag.bulk" in {f.rule_id for f in checked})
     assert any(found) and not all(found)
+
+
+def test_a_pack_that_does_not_say_what_a_check_reads_is_asked_for_every_attribute(
+    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fbi = AUTHORITIES[0]
+    assert fbi is not None
+    account = Target(TargetKind.ACCOUNT, "a-2")
+    demand = Demand("d_2", fbi.id, DemandKind.DISCLOSURE,
+                    LegalInstrument(InstrumentKind.SEARCH_WARRANT, document_sha256="9f" * 32),
+                    (account,), NOW, (DataCategory.SUBSCRIBER_INFO,), offence=Offence("fraud"),
+                    time_range=TimeRange(NOW - timedelta(days=30), NOW))  # fmt: skip
+    subjects: dict[Target, Subject | None] = {account: Subject(account, "US-CA", "US", "free")}
+    blind = replace(pack, names={}, verdicts={})
+    context = ScreeningContext(NOW, SignatureStatus.VALID, volume=7)
+    evaluate(blind, demand, fbi, subjects, context)
+    asked = _counting_cedar(monkeypatch)
+    evaluate(blind, demand, fbi, subjects, replace(context, volume=8))
+    assert asked[0] > 1, "every check asked again: any of them might read the volume"

@@ -506,8 +506,11 @@ class _Judged:
         # references (dicts) of those, whose repr tells any two apart (True from 1 too).
         read = self._read.get(ask.check)
         if read is None:
-            names = self._pack.names.get(ask.check, frozenset())
-            read = repr([(k, v) for k, v in self._attrs.items() if k in names])
+            names = self._pack.names.get(ask.check)
+            if names is None:  # not known what the check's policies read: all of it
+                read = repr(list(self._attrs.items()))
+            else:
+                read = repr([(k, v) for k, v in self._attrs.items() if k in names])
             self._read[ask.check] = read
         context = repr(ask.context) if ask.context else ""
         return (ask.check, ask.resource["id"], context, self._layer, self._area, read)
