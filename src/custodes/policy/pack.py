@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 import cedarpy
 
@@ -217,13 +217,13 @@ def load_pack(path: Path | str | None = None) -> PolicyPack:
     doc = json.loads(cedarpy.policies_to_json_str(text))
     rules = _rules(doc, owners, tables)
     _validate(text, schema, rules)
-    policy_sets = _policy_sets(doc, rules)
+    by_action = _by_action(doc, rules)
     entities = _static_entities(tables, schema)
     tests = tuple(directory / f for f in files if f.startswith("tests/"))
     log.info("loaded policy pack", extra={"pack": digest, "rules": len(rules)})
     return PolicyPack(
-        directory, digest, tables, rules, text, tests, entities, policy_sets, schema,
-        names=_action_names(doc, rules),
+        directory, digest, tables, rules, text, tests, entities, _policy_sets(by_action),
+        schema, names=_action_names(by_action),
     )  # fmt: skip
 
 
@@ -241,12 +241,30 @@ def _policy_text(directory: Path, names: list[str]) -> tuple[str, list[str]]:
     return text, owners
 
 
-def _policy_sets(doc: Mapping[str, Any], rules: Mapping[str, Rule]) -> Mapping[str, Any]:
-    """One Cedar policy set per action, holding the policies that name the action."""
+T = TypeVar("T")
+_REMEMBERING = threading.Lock()
+
+
+def remember(memory: dict[Hashable, T], key: Hashable, value: T, most: int) -> None:
+    """Keep ``value`` under ``key`` in ``memory``, which holds at most ``most`` entries: the
+    oldest kept goes first (readers look up without the lock)."""
+    with _REMEMBERING:
+        if len(memory) >= most:
+            del memory[next(iter(memory))]
+        memory[key] = value
+
+
+def _by_action(doc: Mapping[str, Any], rules: Mapping[str, Rule]) -> dict[str, dict[str, Any]]:
+    """For each Cedar action, the policies (by id, in the JSON form) that name it."""
     by_action: dict[str, dict[str, Any]] = {}
     for pid, policy in doc["staticPolicies"].items():
         for action in rules[policy["annotations"]["id"]].actions:
             by_action.setdefault(action, {})[pid] = policy
+    return by_action
+
+
+def _policy_sets(by_action: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any]:
+    """One Cedar policy set per action, holding the policies that name the action."""
     return MappingProxyType(
         {
             action: cedarpy.PolicySet.from_json_str(json.dumps(_set_json(policies)))
@@ -255,16 +273,14 @@ def _policy_sets(doc: Mapping[str, Any], rules: Mapping[str, Rule]) -> Mapping[s
     )
 
 
-def _action_names(
-    doc: Mapping[str, Any], rules: Mapping[str, Rule]
-) -> Mapping[str, frozenset[str]]:
+def _action_names(by_action: Mapping[str, Mapping[str, Any]]) -> Mapping[str, frozenset[str]]:
     """For each action, :func:`_names` of the policies that name it."""
-    by_action: dict[str, set[str]] = {}
-    for policy in doc["staticPolicies"].values():
-        spelled = _names(policy)
-        for action in rules[policy["annotations"]["id"]].actions:
-            by_action.setdefault(action, set()).update(spelled)
-    return MappingProxyType({a: frozenset(n) for a, n in by_action.items()})
+    return MappingProxyType(
+        {
+            action: frozenset(n for policy in policies.values() for n in _names(policy))
+            for action, policies in by_action.items()
+        }
+    )
 
 
 def _names(node: Any) -> set[str]:
@@ -399,7 +415,6 @@ class StaticEntities:
     """The limits and the routes, parsed once: every evaluation adds to a copy of it."""
     layers: dict[Hashable, Any] = field(default_factory=dict, repr=False, compare=False)
     """:meth:`layer`'s handles, oldest first."""
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def pick(self, codes: Iterable[str]) -> list[str]:
         """The known jurisdictions among ``codes``."""
@@ -422,10 +437,7 @@ class StaticEntities:
         layer = self.layers.get(key)
         if layer is None:
             layer = self.store(entities())
-            with self._lock:
-                if len(self.layers) >= _MAX_LAYERS:
-                    del self.layers[next(iter(self.layers))]
-                self.layers[key] = layer
+            remember(self.layers, key, layer, _MAX_LAYERS)
         return layer
 
     def area(self, ident: str, codes: Iterable[str]) -> str:

@@ -55,9 +55,9 @@ policy. The same pack and the same input give the same findings in the same orde
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import threading
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -77,7 +77,7 @@ from custodes.model import (
     Target,
 )
 
-from .pack import PolicyPack, Rule
+from .pack import PolicyPack, Rule, remember
 from .tables import Route
 
 __all__ = ["DEMAND_CHECKS", "evaluate"]
@@ -427,7 +427,7 @@ def evaluate(
     if check_schema:
         entities = s.layer_entities(classes) + s.demand_entities()
         validated = pack.entities.store(entities, schema=pack.schema)
-        store = _Store(lambda: validated)
+        store = functools.cache(lambda: validated)
         answers = _decide(pack, store, asks, pack.schema)
     else:
         layer_key = s.layer_key(classes)
@@ -438,7 +438,7 @@ def evaluate(
             layer = pack.entities.layer(layer_key, lambda: s.layer_entities(classes))
             return pack.entities.store(mine, layer)
 
-        store = _Store(build)
+        store = functools.cache(build)  # on first use: a screening answered from memory makes none
         answers = _decide(pack, store, asks, None, _Judged(pack, layer_key, mine[0], attrs))
     schema = pack.schema if check_schema else None
     findings = [f for ask, fs in answers if ask.target is None for f in fs]
@@ -451,27 +451,11 @@ def evaluate(
         return findings + [f for ask, fs in answers if ask.target is not None for f in fs]
     classes, target_asks = s.target_classes()
     if target_asks:
-        more = _Store(
+        more = functools.cache(
             lambda: pack.entities.store(s.later_entities(classes), store(), schema=schema)
         )
         findings += [f for _, fs in _decide(pack, more, target_asks, schema) for f in fs]
     return findings
-
-
-class _Store:
-    """A Cedar entity store made on first use: a screening whose every question was answered
-    before (:class:`_Judged`) makes none."""
-
-    __slots__ = ("_build", "_made")
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._build = build
-        self._made: Any = None
-
-    def __call__(self) -> Any:
-        if self._made is None:
-            self._made = self._build()
-        return self._made
 
 
 _MAX_VERDICTS = 4096
@@ -519,19 +503,12 @@ class _Judged:
         return self._pack.verdicts.get(key)
 
     def keep(self, key: Hashable, verdict: tuple[str, ...]) -> None:
-        verdicts = self._pack.verdicts
-        with _VERDICTS_LOCK:
-            if len(verdicts) >= _MAX_VERDICTS:
-                del verdicts[next(iter(verdicts))]
-            verdicts[key] = verdict
-
-
-_VERDICTS_LOCK = threading.Lock()
+        remember(self._pack.verdicts, key, verdict, _MAX_VERDICTS)
 
 
 def _decide(
     pack: PolicyPack,
-    store: _Store,
+    store: Callable[[], Any],
     asks: list[_Ask],
     schema: Any = None,
     judged: _Judged | None = None,
