@@ -151,28 +151,28 @@ def volume(services: Services, conn: Connection, demand: Demand) -> int:
     query, params = volume_query(services, conn, demand)
     row = execute(conn, "SELECT " + query, params)
     assert row is not None
-    return int(row[0]) + len(demand.targets)
+    return int(row[0])
 
 
 def volume_query(services: Services, conn: Connection, demand: Demand) -> tuple[str, list[Any]]:
-    """What :func:`volume` reads, as a scalar subquery (``{mark}`` for the driver's marker)
+    """What :func:`volume` reads, as a scalar expression (``{mark}`` for the driver's marker)
     and its parameters: a caller that reads something else for the same request asks both
-    in one statement, and gives :func:`receive_and_screen` the result plus the demand's own
-    targets. For a demand of an authority (``authority_id`` set)."""
+    in one statement, and gives :func:`receive_and_screen` the value. For a demand of an
+    authority (``authority_id`` set)."""
     now = services.clock()
     since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
     at = demands.c.received_at
     params = [demand.authority_id, stored(conn, at, db_time(since)), stored(conn, at, db_time(now)),
-              demand.id]  # fmt: skip
+              demand.id, len(demand.targets)]  # fmt: skip
     return _VOLUME, params
 
 
 _VOLUME = (
-    "(SELECT coalesce(sum(target_count), 0) FROM demands WHERE authority_id = {mark} "
-    "AND received_at >= {mark} AND received_at <= {mark} AND id != {mark})"
+    "((SELECT coalesce(sum(target_count), 0) FROM demands WHERE authority_id = {mark} "
+    "AND received_at >= {mark} AND received_at <= {mark} AND id != {mark}) + {mark})"
 )
-"""The targets an authority named in a window, other demands than one (straight to the
-driver: every submission asks it, most with the document it cites)."""
+"""The targets an authority named in a window: other demands than one, plus that one's
+(straight to the driver: every submission asks it, most with the document it cites)."""
 
 
 def _evidence(platform: PlatformAdapter, demand: Demand) -> tuple[EvidenceStatus, ...]:
@@ -382,17 +382,16 @@ def receive_and_screen(
     it with its own reads (:func:`volume_query`). ``answer``, if given, is told the record
     the transaction will store before it begins, and returns more work for that transaction
     (:class:`Together`: the API keeps its answer to the request with the demand). If
-    anything fails
-    (``CustodesError``), nothing was stored, and the two use-cases run one after the other
-    instead, without ``answer``:
-    a demand that cannot be received is refused with their error; one that was received but
-    cannot be screened stays ``received``, for staff to screen."""
+    anything fails (``CustodesError``), nothing was stored, and the two use-cases run one
+    after the other instead, without ``answer``: a demand that cannot be received is refused
+    with their error; one that was received but cannot be screened stays ``received``, for
+    staff to screen."""
     try:
         checked = with_document(demand, document)
-        authority = sender
-        if authority is None or authority.id != checked.authority_id or named is None:
+        authority = sender if sender is not None and sender.id == checked.authority_id else None
+        if authority is None or named is None:
             with services.store.read() as conn:
-                if authority is None or authority.id != checked.authority_id:
+                if authority is None:
                     authority = find_authority(conn, checked.authority_id)
                 if named is None:
                     named = volume(services, conn, checked)

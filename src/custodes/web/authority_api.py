@@ -56,7 +56,7 @@ from custodes.service import Services
 from custodes.service.demands import amend_demand, withdraw_demand
 from custodes.service.lifecycle import DemandRecord, get_demand
 from custodes.service.production import Production, download, get_production, productions_of
-from custodes.service.screening import receive_and_screen, screen_demand, volume_query
+from custodes.service.screening import receive_and_screen, screen_demand, volume, volume_query
 from custodes.store.api_tables import staged_documents
 from custodes.store.bridge import run_bridged
 from custodes.store.fast import execute
@@ -109,8 +109,10 @@ def staged_document(services: Services, owner: str, sha256: str | None) -> bytes
     if sha256 is None:
         return None
     with services.store.read() as conn:
-        row = execute(conn, _STAGED, [owner, sha256])
-    return _cited(sha256, row)
+        row = execute(conn, "SELECT" + _STAGED, [owner, sha256])
+    if row is None:
+        raise _not_uploaded(sha256)
+    return bytes(row[0])
 
 
 def _staged_and_volume(services: Services, owner: str, demand: Demand) -> tuple[bytes | None, int]:
@@ -118,32 +120,25 @@ def _staged_and_volume(services: Services, owner: str, demand: Demand) -> tuple[
     and its authority's volume (:func:`~custodes.service.screening.volume`), in one read."""
     sha256 = demand.instrument.document_sha256
     with services.store.read() as conn:
-        volume, params = volume_query(services, conn, demand)
         if sha256 is None:
-            row = execute(conn, "SELECT " + volume, params)
-            assert row is not None
-            return None, int(row[0]) + len(demand.targets)
-        row = execute(conn, _STAGED_AND + volume + _STAGED_FROM, [*params, owner, sha256])
-    document = _cited(sha256, None if row is None else row[1:])
-    assert row is not None
-    return document, int(row[0]) + len(demand.targets)
-
-
-def _cited(sha256: str, row: tuple[Any, ...] | None) -> bytes:
+            return None, volume(services, conn, demand)
+        named, params = volume_query(services, conn, demand)
+        row = execute(conn, f"SELECT {named}," + _STAGED, [*params, owner, sha256])
     if row is None:
-        raise DocumentNotUploadedError(
-            f"instrument.document_sha256 {sha256} names no document you uploaded; "
-            "POST it to /v1/documents first"
-        )
-    return bytes(row[0])
+        raise _not_uploaded(sha256)
+    return bytes(row[1]), int(row[0])
 
 
-_STAGED = "SELECT data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}"
-"""Straight to the driver: every submission that cites a document reads it."""
-_STAGED_AND, _STAGED_FROM = (
-    "SELECT ",
-    ", data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}",
-)
+def _not_uploaded(sha256: str) -> DocumentNotUploadedError:
+    return DocumentNotUploadedError(
+        f"instrument.document_sha256 {sha256} names no document you uploaded; "
+        "POST it to /v1/documents first"
+    )
+
+
+_STAGED = " data FROM staged_documents WHERE owner = {mark} AND sha256 = {mark}"
+"""Straight to the driver: every submission that cites a document reads it (after
+``SELECT``, alone or after the authority's volume)."""
 
 
 def stage_document(services: Services, owner: str, data: bytes) -> DocumentReceipt:
