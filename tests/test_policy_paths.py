@@ -318,17 +318,24 @@ def test_answers_remembered_decide_as_cedar_asked_afresh(
     assert len(fresh.verdicts) == 50
 
 
-def test_a_check_is_asked_again_when_an_attribute_it_reads_changes(
-    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _warrant_for_one_account(
+    n: str,
+) -> tuple[Authority, Demand, dict[Target, Subject | None]]:
+    """The FBI's search warrant ``d_<n>`` for one Californian account held in the US."""
     fbi = AUTHORITIES[0]
     assert fbi is not None
-    account = Target(TargetKind.ACCOUNT, "a-1")
-    demand = Demand("d_1", fbi.id, DemandKind.DISCLOSURE,
+    account = Target(TargetKind.ACCOUNT, f"a-{n}")
+    demand = Demand(f"d_{n}", fbi.id, DemandKind.DISCLOSURE,
                     LegalInstrument(InstrumentKind.SEARCH_WARRANT, document_sha256="9f" * 32),
                     (account,), NOW, (DataCategory.SUBSCRIBER_INFO,), offence=Offence("fraud"),
                     time_range=TimeRange(NOW - timedelta(days=30), NOW))  # fmt: skip
-    subjects: dict[Target, Subject | None] = {account: Subject(account, "US-CA", "US", "free")}
+    return fbi, demand, {account: Subject(account, "US-CA", "US", "free")}
+
+
+def test_a_check_is_asked_again_when_an_attribute_it_reads_changes(
+    pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fbi, demand, subjects = _warrant_for_one_account("1")
     threshold = pack.tables.limits.volume_threshold
     below = ScreeningContext(NOW, SignatureStatus.VALID, volume=threshold)
     above = replace(below, volume=threshold + 1)
@@ -390,14 +397,7 @@ def test_a_pack_edited_to_read_the_volume_elsewhere_is_asked_again(tmp_path: Pat
 def test_a_pack_that_does_not_say_what_a_check_reads_is_asked_for_every_attribute(
     pack: PolicyPack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    fbi = AUTHORITIES[0]
-    assert fbi is not None
-    account = Target(TargetKind.ACCOUNT, "a-2")
-    demand = Demand("d_2", fbi.id, DemandKind.DISCLOSURE,
-                    LegalInstrument(InstrumentKind.SEARCH_WARRANT, document_sha256="9f" * 32),
-                    (account,), NOW, (DataCategory.SUBSCRIBER_INFO,), offence=Offence("fraud"),
-                    time_range=TimeRange(NOW - timedelta(days=30), NOW))  # fmt: skip
-    subjects: dict[Target, Subject | None] = {account: Subject(account, "US-CA", "US", "free")}
+    fbi, demand, subjects = _warrant_for_one_account("2")
     blind = replace(pack, names={}, verdicts={})
     context = ScreeningContext(NOW, SignatureStatus.VALID, volume=7)
     evaluate(blind, demand, fbi, subjects, context)
