@@ -25,7 +25,12 @@ from custodes.model import Authority, AuthorityKind, Staff
 from custodes.platform import ReferencePlatform, build_reference_platform
 from custodes.policy import load_pack
 from custodes.service import Services
-from custodes.service.authorities import add_key, register_authority
+from custodes.service.authorities import (
+    add_key,
+    register_authority,
+    reinstate_authority,
+    suspend_authority,
+)
 from custodes.service.staff import register_staff
 from custodes.settings import load_settings
 from custodes.store import open_store
@@ -214,6 +219,47 @@ def test_a_revoked_key_is_refused_as_revoked(world: World) -> None:
     assert world.send(_signed(world))[0] == 201  # the authority's other key still works
 
 
+def test_an_authority_suspended_through_another_process_is_refused_at_once(
+    world: World, module_database_url: str
+) -> None:
+    """The app remembers the authorities it verified requests of; a suspension made through
+    another server process is not told to it, yet its next request of that authority is
+    refused, spends nothing and is logged; reinstated, the authority is served again."""
+    key = AuthorityKey.generate("us-usms")
+    register_authority(world.services, Authority("us-usms", "USMS", AuthorityKind.POLICE, "US",
+                       keys=(key.verification_key(),)), by="admin")  # fmt: skip
+    signer = RequestSigner(key, lambda: NOW)
+
+    def send(idempotency: str) -> tuple[int, dict[str, object], str]:
+        headers = {**JSON, "idempotency-key": idempotency,
+                   **signer.headers_for("POST", URL, BODY, JSON)}  # fmt: skip
+        nonce = headers["signature-input"].split('nonce="')[1].split('"')[0]
+        return (*world.send(headers), nonce)
+
+    assert send("usms-1")[0] == 201  # now remembered by the app
+    other_store = open_store(module_database_url)
+    try:
+        other = Services(other_store, Ledger(other_store), world.services.pack,
+                         world.services.platform, clock=lambda: NOW)  # fmt: skip
+        suspend_authority(other, "us-usms", by="admin", reason="a court's order")
+        start, before = world.services.ledger.size(), world.demand_count()
+        status, problem, nonce = send("usms-2")
+        assert (status, problem["code"]) == (403, "forbidden")
+        assert world.demand_count() == before
+        with world.services.store.read() as conn:
+            spent = conn.execute(
+                sa.select(sa.func.count()).select_from(api_nonces)
+                .where(api_nonces.c.nonce == nonce)
+            ).scalar_one()  # fmt: skip
+        assert spent == 0
+        [refused] = world.events_since(start)
+        assert refused.facts == {"error_code": "forbidden", "authority_jurisdiction": "US"}
+        reinstate_authority(other, "us-usms", by="admin")
+        assert send("usms-3")[0] == 201
+    finally:
+        other_store.close()
+
+
 def test_a_refusal_tells_the_client_what_to_sign(world: World) -> None:
     r = world.http.post("/v1/demands", content=BODY, headers={**JSON, "idempotency-key": "x"})
     assert r.headers["accept-signature"].startswith(
@@ -252,6 +298,7 @@ def test_requests_admitted_together_each_get_their_own_answer(world: World) -> N
     its own answer. Only the admitted ones spend their nonce, count and claim their key."""
     for rounds in range(6):
         authority = Authority(f"burst-{uuid.uuid4().hex[:8]}", "Burst", AuthorityKind.POLICE, "US")
+        register_authority(world.services, authority, by="admin")
         nonces = [uuid.uuid4().hex for _ in range(8 if rounds % 2 else 10)]
         if rounds % 2:  # all different, all within the rate
             assert _burst(world, authority, nonces, limit=8) == ["admitted"] * 8

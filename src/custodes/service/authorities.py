@@ -62,6 +62,7 @@ __all__ = [
     "add_channel",
     "add_key",
     "find_authority",
+    "find_authority_record",
     "get_authority",
     "list_authorities",
     "register_authority",
@@ -79,6 +80,12 @@ def find_authority(conn: Connection, authority_id: str | None) -> Authority | No
         return None
     row = execute(conn, _FIND, [authority_id])
     return None if row is None else _parsed(row[0])
+
+
+def find_authority_record(conn: Connection, authority_id: str) -> tuple[str, Authority] | None:
+    """The registered authority ``authority_id`` with its record as stored, or None."""
+    row = execute(conn, _FIND, [authority_id])
+    return None if row is None else (row[0], _parsed(row[0]))
 
 
 _FIND = "SELECT record FROM authorities WHERE id = {mark}"

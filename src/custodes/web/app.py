@@ -29,7 +29,7 @@ from custodes.web.account import account_router
 from custodes.web.authority_api import authority_router
 from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
-from custodes.web.intake import refusal_listener
+from custodes.web.intake import KnownAuthorities, refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
 from custodes.web.openapi import build_openapi
@@ -108,6 +108,7 @@ def create_app(
     app.state.api_config = config
     app.state.gateway = AccessGateway(services)
     app.state.problem_listener = refusal_listener
+    app.state.known_authorities = KnownAuthorities()
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))
     install_problem_handlers(app)
     for router in routers(deployment):

@@ -8,9 +8,17 @@ body, within the route's size limit (:mod:`custodes.web.limits`), and hands the 
    against the keys registered for the authority named by the ``keyid``
    (``<authority id>/<key id>``), refusing an unknown or revoked key;
 2. asks the Cedar pack whether the authority may perform ``action``;
-3. in one database write: remembers the nonce (a nonce seen before is
-   ``signature_replayed``), counts the request against the authority's rate limit, and, for
-   a POST, claims its ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
+3. in one database write: confirms that the authority's record it judged by is still the
+   stored one, remembers the nonce (a nonce seen before is ``signature_replayed``), counts
+   the request against the authority's rate limit, and, for a POST, claims its
+   ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
+
+The app remembers the authorities it verified requests of (:class:`KnownAuthorities`), so
+that a request reads nothing before its write. What it remembers may be stale (another
+server process revoked a key, or suspended the authority): the write of step 3 then finds a
+different record, admits nothing, and the gate starts again from the stored record, which
+refuses the request if it must. No request is admitted on a record that was not the stored
+one when its admission committed.
 
 The gate runs where the route runs, after the body was read on the event loop: a GET route
 is a plain function, which FastAPI runs in a worker thread; a POST route runs on the event
@@ -31,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -40,14 +49,14 @@ from fastapi import Request
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from custodes.errors import CustodesError, InputError
+from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.events import REQUEST_REFUSED
 from custodes.model import Authority
 from custodes.policy import authorize
 from custodes.service import Services, record
-from custodes.service.authorities import find_authority
+from custodes.service.authorities import find_authority_record, stored_record
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import insert_rows
+from custodes.store.fast import insert_rows, select_in
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
@@ -64,6 +73,7 @@ from .signatures import (
 __all__ = [
     "REFUSALS",
     "Gate",
+    "KnownAuthorities",
     "SignedCall",
     "UnsupportedMediaTypeError",
     "record_refusal",
@@ -108,37 +118,109 @@ def signed_parts(request: Request) -> SignedParts:
     return SignedParts(request.method, target, headers)
 
 
-def _key_of(services: Services, found: dict[str, Authority]) -> Callable[[str], bytes]:
+class KnownAuthorities:
+    """The authorities whose requests an app verified, each with its stored record, by id
+    (at most ``most`` of them; the oldest goes first). The gate judges by them, and its
+    admission confirms the record (see the module)."""
+
+    def __init__(self, most: int = 1024) -> None:
+        self._most = most
+        self._known: dict[str, tuple[str, Authority]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, authority_id: str) -> tuple[str, Authority] | None:
+        return self._known.get(authority_id)
+
+    def keep(self, authority_id: str, found: tuple[str, Authority]) -> None:
+        with self._lock:
+            self._known.pop(authority_id, None)
+            if len(self._known) >= self._most:
+                del self._known[next(iter(self._known))]
+            self._known[authority_id] = found
+
+    def forget(self, authority_id: str) -> None:
+        with self._lock:
+            self._known.pop(authority_id, None)
+
+
+class _Judged:
+    """The authority a request's signature was checked against, its record, and whether
+    that came from the app's memory."""
+
+    __slots__ = ("authority", "record", "remembered")
+
+    def __init__(self) -> None:
+        self.authority: Authority | None = None
+        self.record = ""
+        self.remembered = False
+
+
+def _key_of(
+    services: Services, known: KnownAuthorities, judged: _Judged, fresh: bool
+) -> Callable[[str], bytes]:
     def key_of(keyid: str) -> bytes:
         authority_id, key_id = keyid.split("/", 1)
-        with services.store.read() as conn:
-            authority = find_authority(conn, authority_id)
-            key = None if authority is None else authority.key(key_id)
-            if key is None or authority is None:
-                t = revoked_keys
-                revoked = conn.execute(
-                    sa.select(t.c.revoked_at).where(
-                        t.c.authority_id == authority_id, t.c.key_id == key_id
-                    )
-                ).first()
-                if revoked is not None:
-                    raise KeyRevokedError(f"the key {keyid!r} was revoked")
-                raise UnknownKeyError(f"no registered key {keyid!r}")
-        found["authority"] = authority
+        found = None if fresh else known.get(authority_id)
+        judged.remembered = found is not None and found[1].key(key_id) is not None
+        if not judged.remembered:  # not known, or a key added since: look again
+            found = _stored(services, authority_id, key_id, keyid)
+            known.keep(authority_id, found)
+        assert found is not None
+        record, authority = found
+        key = authority.key(key_id)
+        assert key is not None
+        judged.authority, judged.record = authority, record
         return key.ed25519
 
     return key_of
 
 
+def _stored(
+    services: Services, authority_id: str, key_id: str, keyid: str
+) -> tuple[str, Authority]:
+    """The stored record of the authority whose key ``keyid`` names, which has that key;
+    refuses an unknown or revoked key."""
+    with services.store.read() as conn:
+        found = find_authority_record(conn, authority_id)
+        if found is not None and found[1].key(key_id) is not None:
+            return found
+        t = revoked_keys
+        revoked = conn.execute(
+            sa.select(t.c.revoked_at).where(t.c.authority_id == authority_id, t.c.key_id == key_id)
+        ).first()
+    if revoked is not None:
+        raise KeyRevokedError(f"the key {keyid!r} was revoked")
+    raise UnknownKeyError(f"no registered key {keyid!r}")
+
+
 def _verify(
-    services: Services, config: ApiConfig, parts: SignedParts, body: bytes
-) -> tuple[Verified, Authority]:
-    found: dict[str, Authority] = {}
-    verified = verify_request(
-        parts, body, key_of=_key_of(services, found), now=services.clock(),
+    services: Services,
+    config: ApiConfig,
+    parts: SignedParts,
+    body: bytes,
+    *,
+    known: KnownAuthorities,
+    judged: _Judged,
+    fresh: bool,
+) -> Verified:
+    return verify_request(
+        parts, body, key_of=_key_of(services, known, judged, fresh), now=services.clock(),
         max_age=config.signature_max_age, skew=config.clock_skew,
     )  # fmt: skip
-    return verified, found["authority"]
+
+
+class _Changed(Exception):
+    """The record an admission was judged by is not the stored one (any more)."""
+
+
+def _confirm(conn: Connection, admissions: Sequence[_Admission]) -> None:
+    """Raise :class:`_Changed` unless each admission's authority is stored as it saw it."""
+    seen = {a.bucket.removeprefix("authority:"): a.record for a in admissions}
+    if dict(select_in(conn, _RECORDS, list(seen))) != seen:
+        raise _Changed
+
+
+_RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
@@ -168,6 +250,8 @@ class _Admission:
 
     verified: Verified
     bucket: str
+    record: str
+    """The authority's stored record the request was judged by."""
     limit: int
     window: timedelta
     now: datetime
@@ -180,10 +264,16 @@ def _admit(
     verified: Verified,
     authority: Authority,
     once: IdempotentCall | None,
+    *,
+    record: str | None = None,
 ) -> None:
-    """Spend the nonce, count the request, claim its key: merged by the store's writer with
-    the other requests at the gate in its batch (:func:`_admit_all`)."""
-    one = _Admission(verified, "authority:" + authority.id, config.authority_rate,
+    """Confirm the authority's ``record`` (by default, ``authority`` as it is stored), spend
+    the nonce, count the request, claim its key: merged by the store's writer with the other
+    requests at the gate in its batch (:func:`_admit_all`). :class:`_Changed` if the stored
+    record is another."""
+    if record is None:
+        record = stored_record(authority)
+    one = _Admission(verified, "authority:" + authority.id, record, config.authority_rate,
                      config.rate_window, services.clock(), once)  # fmt: skip
     services.store.writer.submit_merged("web.intake.admit", [one], _admit_all)
 
@@ -193,11 +283,13 @@ class _OneByOne(Exception):
 
 
 def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
-    """Every admission in three statements (nonces, counts, claims). If any request is
-    refused (a spent nonce, a rate passed, a key taken), this raises, and the writer rolls
-    back and admits each request alone, which raises that request's own error to it."""
+    """Every admission in four statements (records, nonces, counts, claims). If any request
+    is refused (a changed record, a spent nonce, a rate passed, a key taken), this raises,
+    and the writer rolls back and admits each request alone, which raises that request's own
+    error to it."""
     if len(admissions) == 1:
         [one] = admissions
+        _confirm(conn, admissions)
         _remember_nonce(conn, one.verified, one.now)
         count_request(conn, one.bucket, limit=one.limit, window=one.window, now=one.now)
         if one.once is not None:
@@ -206,6 +298,10 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
     now = max(a.now for a in admissions)
     if len({(a.limit, a.window) for a in admissions}) > 1:
         raise _OneByOne
+    try:
+        _confirm(conn, admissions)
+    except _Changed:
+        raise _OneByOne from None
     if not _spend(conn, [a.verified for a in admissions], now):
         raise _OneByOne
     first = admissions[0]
@@ -219,24 +315,49 @@ def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
 
 
 def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
-    """The gate's work after the body is read: verify, authorize, remember the nonce,
-    count, claim. What it learns goes on ``request.state`` as it goes,
-    for :func:`refusal_listener` should a later step refuse."""
+    """The gate's work after the body is read: verify, authorize, confirm the authority's
+    record, remember the nonce, count, claim. What it learns goes on ``request.state`` as it
+    goes, for :func:`refusal_listener` should a later step refuse."""
     services, config = services_of(request), config_of(request)
-    verified, authority = _verify(services, config, signed_parts(request), body)
-    request.state.authority = authority
-    authorize(services.pack, authority, action).check()
-    once = None
-    if request.method == "POST":
-        now = services.clock()
-        once = IdempotentCall(
-            services, "authority:" + authority.id, idempotency_key(request),
-            request_fingerprint(request.method, request.url.path, body), now,
-            now + config.idempotency_ttl,
-        )  # fmt: skip
-    _admit(services, config, verified, authority, once)
-    request.state.once = once
-    return SignedCall(authority, verified.keyid, body, once)
+    known: KnownAuthorities = request.app.state.known_authorities
+    parts = signed_parts(request)
+    for attempt in range(_ATTEMPTS):
+        judged, fresh = _Judged(), attempt > 0
+        request.state.authority = None
+        try:
+            verified = _verify(
+                services, config, parts, body, known=known, judged=judged, fresh=fresh
+            )
+            authority = request.state.authority = judged.authority
+            assert authority is not None
+            authorize(services.pack, authority, action).check()
+        except CustodesError:
+            if not judged.remembered:
+                raise
+            assert judged.authority is not None
+            known.forget(judged.authority.id)
+            continue  # refused by what the app remembered: judge by the stored record
+        once = None
+        if request.method == "POST":
+            now = services.clock()
+            once = IdempotentCall(
+                services, "authority:" + authority.id, idempotency_key(request),
+                request_fingerprint(request.method, request.url.path, body), now,
+                now + config.idempotency_ttl,
+            )  # fmt: skip
+        try:
+            _admit(services, config, verified, authority, once, record=judged.record)
+        except _Changed:
+            known.forget(authority.id)
+            continue
+        request.state.once = once
+        return SignedCall(authority, verified.keyid, body, once)
+    raise ConflictError("the authority changed each time this request was admitted; send it again")
+
+
+_ATTEMPTS = 3
+"""Admissions of one request, each judged by the record stored when it began, before the
+gate gives up (the authority kept changing)."""
 
 
 @dataclass(frozen=True)
