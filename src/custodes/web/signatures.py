@@ -56,6 +56,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -344,11 +345,18 @@ def signature_base(parts: SignedParts, sig: SignatureInput) -> bytes:
 def check_signature(public_key: bytes, base: bytes, signature: bytes) -> None:
     """Return if ``signature`` is ``public_key``'s Ed25519 signature of ``base``."""
     try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, base)
+        _public_key(public_key).verify(signature, base)
     except (InvalidSignature, ValueError):
         raise SignatureError(
             "the signature does not verify with the registered key", accept=ACCEPT_SIGNATURE
         ) from None
+
+
+@lru_cache(maxsize=1024)
+def _public_key(raw: bytes) -> Ed25519PublicKey:
+    """A registered key, loaded once: every request of its authority is verified with it
+    (``ValueError`` for bytes that are no Ed25519 public key, which is not remembered)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
 
 
 # -- the profile ---------------------------------------------------------------------------
