@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 
 from custodes.errors import StorageError
 from custodes.store import open_store
-from custodes.store.fast import CHUNK, execute, insert_count, insert_rows, select_in, stored
+from custodes.store.fast import (
+    CHUNK,
+    defer_rows,
+    execute,
+    insert_count,
+    insert_rows,
+    select_in,
+    stored,
+)
+from support import run_threads
 
 meta = sa.MetaData()
 
@@ -128,4 +140,71 @@ def test_a_time_compared_through_execute_matches_what_core_compares(database_url
             row = execute(conn, sql, [stored(conn, at, since), stored(conn, at, until)])
             assert row is not None
             assert row[0] == core == hi - lo + 1
+    store.close()
+
+
+def _all(store: object, table: sa.Table) -> list[tuple[object, ...]]:
+    with store.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.exec_driver_sql(f"SELECT idx, at, blob, text FROM {table.name} ORDER BY idx")
+        return [tuple(r) for r in rows]
+
+
+def test_deferred_rows_store_what_core_stores(database_url: str) -> None:
+    """Rows deferred into two tables (sent together on PostgreSQL, as the transaction
+    commits) are stored exactly as SQLAlchemy Core stores them."""
+    store = open_store(database_url)
+    core, one, two = _table("probe_dcore"), _table("probe_done"), _table("probe_dtwo")
+    meta.create_all(store.engine, tables=[core, one, two])
+    rows = _rows(CHUNK + 37)
+    with store.engine.begin() as conn:
+        conn.execute(core.insert(), rows)
+        defer_rows(conn, one, rows[:100])
+        defer_rows(conn, two, rows)
+        defer_rows(conn, one, rows[100:])
+        defer_rows(conn, two, [])
+    assert _all(store, one) == _all(store, two) == _all(store, core)
+    store.close()
+
+
+def test_deferred_rows_go_with_a_rolled_back_transaction(database_url: str) -> None:
+    """Rows deferred in a transaction that rolls back are never sent, not even by the next
+    transaction on the same pooled connection."""
+    store = open_store(database_url)
+    table = _table("probe_dgone")
+    meta.create_all(store.engine, tables=[table])
+    rows = _rows(6)
+    with pytest.raises(RuntimeError), store.engine.begin() as conn:
+        defer_rows(conn, table, rows[:3])
+        raise RuntimeError("the use-case failed")
+    with store.engine.begin() as conn:
+        defer_rows(conn, table, rows[3:])
+    assert [r[0] for r in _all(store, table)] == [3, 4, 5]
+    store.close()
+
+
+def test_a_deferred_insert_that_fails_fails_its_own_write_alone(database_url: str) -> None:
+    """Writes through the store's writer that share a group commit: one whose deferred
+    insert breaks a key gets the error, and nothing of it is stored; the others commit."""
+    store = open_store(database_url)
+    table = _table("probe_dwriter")
+    meta.create_all(store.engine, tables=[table])
+    rows = _rows(12)
+    with store.engine.begin() as conn:
+        insert_rows(conn, table, rows[:1])
+    outcomes: dict[int, str] = {}
+    barrier = threading.Barrier(6)
+
+    def write(n: int) -> None:
+        mine = [rows[0]] if n == 5 else [rows[1 + 2 * n], rows[2 + 2 * n]]
+        barrier.wait()
+        try:
+            store.write(lambda conn: defer_rows(conn, table, mine))
+            outcomes[n] = "stored"
+        except (sa.exc.IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError):
+            outcomes[n] = "refused"
+
+    assert not any(t.is_alive() for t in run_threads(write, range(6), timeout=30))
+    assert outcomes == {0: "stored", 1: "stored", 2: "stored", 3: "stored", 4: "stored",
+                        5: "refused"}  # fmt: skip
+    assert [r[0] for r in _all(store, table)] == list(range(11))
     store.close()

@@ -21,7 +21,14 @@ from sqlalchemy.engine import Connection
 
 from custodes.errors import EntryTooLargeError, InputError, NotFoundError, StorageError
 from custodes.store import Store
-from custodes.store.fast import CHUNK, execute, insert_count, select_in
+from custodes.store.fast import (
+    CHUNK,
+    defer_rows,
+    execute,
+    flush_deferred,
+    insert_count,
+    select_in,
+)
 from custodes.store.tables import log_checkpoints, log_entries, log_state
 from custodes.tlog import Checkpoint, leaf_hashes, parse_checkpoint
 
@@ -86,7 +93,10 @@ class Ledger:
         # insert of ``new`` entries, and is skipped otherwise), and look up the log only if
         # the count comes out short. Then the insert is undone (the counter's lock is still
         # ours, so nobody else saw it) and redone for the entries that are really new.
-        inserted = self._insert(conn, by_hash, known, clause="" if new else _SKIP_KNOWN)
+        if new:  # a known entry fails the insert, deferred or not, and the transaction with it
+            self._insert(conn, by_hash, known, clause=None)
+            return [known[h] for h in hashes]
+        inserted = self._insert(conn, by_hash, known, clause=_SKIP_KNOWN)
         if inserted != len(by_hash):
             base = min(known.values())
             execute(conn, _UNDO_ENTRIES, [base])
@@ -103,14 +113,19 @@ class Ledger:
 
     @staticmethod
     def _insert(
-        conn: Connection, entries: dict[bytes, bytes], known: dict[bytes, int], clause: str
+        conn: Connection, entries: dict[bytes, bytes], known: dict[bytes, int], clause: str | None
     ) -> int:
         """Reserve indexes for ``entries`` (by leaf hash) by moving the counter, record them
         in ``known``, insert the rows and return how many were inserted.
 
         The counter's row lock serialises appenders until commit. An entry another process
         committed before this lock makes the plain insert fail on the unique leaf hash (and
-        the caller retries); with ``clause`` it is skipped and the count comes out short."""
+        the caller retries); with ``clause`` it is skipped and the count comes out short.
+        Without one (None), the insert waits for the transaction's other deferred statements
+        (:func:`~custodes.store.fast.defer_rows`) and every entry counts as inserted."""
+        # What the transaction deferred goes first: from here the counter's lock is held
+        # until commit, and every other appender waits for it.
+        flush_deferred(conn)
         row = execute(conn, _RESERVE, [len(entries)])
         if row is None:
             raise StorageError("the log's counter row is missing: the schema is damaged")
@@ -120,6 +135,9 @@ class Ledger:
             known[h] = next_index
             new_rows.append({"idx": next_index, "leaf_hash": h, "data": e})
             next_index += 1
+        if clause is None:
+            defer_rows(conn, log_entries, new_rows)
+            return len(new_rows)
         return insert_count(conn, log_entries, new_rows, clause)
 
     def append(self, entries: Sequence[bytes]) -> list[int]:

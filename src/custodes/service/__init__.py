@@ -36,7 +36,7 @@ from custodes.ledger import Ledger
 from custodes.platform import PlatformAdapter
 from custodes.policy import PolicyPack
 from custodes.store import Store
-from custodes.store.fast import insert_rows
+from custodes.store.fast import defer_rows
 from custodes.store.tables import event_openings
 
 T = TypeVar("T")
@@ -96,7 +96,7 @@ def record_encoded(conn: Connection, services: Services, events: Sequence[Encode
     # Every leaf is new: its salts (or its nonce) are fresh, so its openings row is too.
     indexes = services.ledger.append_in(conn, [e.leaf for e in events], new=True)
     rows = [{"idx": i, "openings": e.openings} for i, e in zip(indexes, events, strict=True)]
-    insert_rows(conn, event_openings, rows)
+    defer_rows(conn, event_openings, rows)
     return indexes
 
 

@@ -80,7 +80,7 @@ from custodes.store.demand_tables import (
     demand_targets,
     demands,
 )
-from custodes.store.fast import insert_rows, per_dialect, select_in
+from custodes.store.fast import defer_rows, insert_rows, per_dialect, select_in
 
 from . import Services
 from .authorities import find_authority, stored_record
@@ -419,9 +419,9 @@ def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | 
             "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
             "met_at": met_at,
         })  # fmt: skip
-    insert_rows(conn, demand_targets, targets)
-    insert_rows(conn, demand_documents, documents)
-    insert_rows(conn, demand_clocks, clocks)
+    defer_rows(conn, demand_targets, targets)
+    defer_rows(conn, demand_documents, documents)
+    defer_rows(conn, demand_clocks, clocks)
 
 
 _INSERT_NEW = per_dialect(

@@ -44,7 +44,7 @@ from custodes.model import (
     parse_demand,
 )
 from custodes.store.demand_tables import demand_clocks, demand_documents, demand_events, demands
-from custodes.store.fast import insert_rows
+from custodes.store.fast import defer_rows
 
 from . import Encoded, Services, encode, record_encoded
 from .judgements import Scope, Screening, parse_scope, parse_screening
@@ -250,7 +250,7 @@ def log_events(conn: Connection, services: Services, events: Sequence[DemandEven
          "staff_id": e.staff, "note": e.note}
         for index, e in zip(indexes, events, strict=True)
     ]  # fmt: skip
-    insert_rows(conn, demand_events, rows)
+    defer_rows(conn, demand_events, rows)
     return indexes
 
 

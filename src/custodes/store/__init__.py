@@ -36,6 +36,7 @@ from sqlalchemy.engine import Connection, Engine
 
 import custodes.migrations
 from custodes.errors import MigrationError, StorageError
+from custodes.store.fast import discard_deferred, flush_deferred
 from custodes.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,10 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
             sa.event.listen(engine, "connect", _pg_read_only)
         sa.event.listen(engine, "checkin", _pg_on_checkin)
         sa.event.listen(engine, "checkout", _ping_rested(engine))
+        # Inserts deferred in a transaction (store.fast.defer_rows) are sent before it commits
+        # and dropped with it, whoever ran it.
+        sa.event.listen(engine, "commit", flush_deferred)
+        sa.event.listen(engine, "rollback", discard_deferred)
         return engine
     raise StorageError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"

@@ -27,7 +27,10 @@ from sqlalchemy.engine import Connection, Dialect
 from custodes.errors import StorageError
 
 __all__ = [
+    "defer_rows",
+    "discard_deferred",
     "execute",
+    "flush_deferred",
     "insert_count",
     "insert_rows",
     "mark",
@@ -150,6 +153,74 @@ def _insert(
     finally:
         cursor.close()
     return out, count
+
+
+def defer_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`insert_rows` for rows nothing in the caller's work reads back: on PostgreSQL
+    they wait, with the transaction's other deferred rows, for :func:`flush_deferred`, which
+    sends them all as one statement (one round trip to the server instead of one per table);
+    on SQLite, which has no round trips, they are inserted at once."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        _insert(conn, table, rows, "")
+        return
+    columns = tuple(rows[0])
+    head, processors = _plan(conn.dialect, table, columns)
+    queue = conn.info.setdefault(_DEFERRED, [])
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        values: list[Any] = []
+        for row in chunk:
+            if len(row) != len(columns):
+                raise StorageError(f"rows for {table.name} differ in their columns")
+            for name, process in zip(columns, processors, strict=True):
+                v = row[name]
+                values.append(v if process is None or v is None else process(v))
+        queue.append((head, len(columns), len(chunk), values))
+
+
+_DEFERRED = "custodes.deferred"
+"""Where a connection keeps its deferred rows (in ``Connection.info``). The store's writer
+flushes them after each use-case's work, and every transaction flushes before it commits."""
+
+_MAX_PARAMETERS = 30_000
+"""Parameters in one flushed statement at most (PostgreSQL takes 65,535)."""
+
+
+@lru_cache(maxsize=1024)
+def _numbered_from(width: int, count: int, start: int) -> str:
+    """:func:`_numbered` with the first placeholder ``$start+1``."""
+    return ", ".join(
+        "(" + ", ".join(f"${n}" for n in range(first + 1, first + width + 1)) + ")"
+        for first in range(start, start + width * count, width)
+    )
+
+
+def flush_deferred(conn: Connection) -> None:
+    """Send every insert deferred on ``conn``, as one statement (the first ones as
+    data-modifying ``WITH`` clauses of the last; they run on one snapshot, so none may read
+    what another writes)."""
+    queued: list[tuple[str, int, int, list[Any]]] | None = conn.info.pop(_DEFERRED, None)
+    while queued:
+        parts: list[str] = []
+        params: list[Any] = []
+        while queued and (not parts or len(params) + len(queued[0][3]) <= _MAX_PARAMETERS):
+            head, width, count, values = queued.pop(0)
+            parts.append(head + _numbered_from(width, count, len(params)))
+            params += values
+        last = parts.pop()
+        text = "WITH " + ", ".join(f"d{n} AS ({p})" for n, p in enumerate(parts)) + " " + last
+        cursor = _cursor(conn)
+        try:
+            cursor.execute(text if parts else last, params)
+        finally:
+            cursor.close()
+
+
+def discard_deferred(conn: Connection) -> None:
+    """Forget the inserts deferred on ``conn`` (its work was rolled back)."""
+    conn.info.pop(_DEFERRED, None)
 
 
 def execute(conn: Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Connection, Engine
 
 from custodes.store.bridge import bridged, wait_for
+from custodes.store.fast import discard_deferred, flush_deferred
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -257,12 +258,15 @@ class Writer:
         try:
             with conn.begin():
                 yield conn
+                flush_deferred(conn)
         except _RolledBack:
+            discard_deferred(conn)
             if conn.invalidated:
                 self._conn = None
                 conn.close()
             raise
         except BaseException:
+            discard_deferred(conn)
             self._conn = None
             conn.close()
             raise
@@ -319,10 +323,12 @@ class Writer:
                     for work in plain:
                         assert work.fn is not None
                         outcomes.append((work, work.fn(conn)))
+                        flush_deferred(conn)
                     for group in merged:
                         run = group[0].run
                         assert run is not None
                         value = run(conn, [item for work in group for item in work.items])
+                        flush_deferred(conn)
                         outcomes += _shares(group, value)
                 except Exception as exc:
                     failure = exc
@@ -385,10 +391,14 @@ def _attempt(conn: Connection, work: _Work) -> tuple[bool, Any]:
     try:
         with conn.begin_nested():
             if work.fn is not None:
-                return True, work.fn(conn)
-            assert work.run is not None
-            return True, work.run(conn, list(work.items))
+                value = work.fn(conn)
+            else:
+                assert work.run is not None
+                value = work.run(conn, list(work.items))
+            flush_deferred(conn)  # inside the savepoint: a failing insert is this work's
+            return True, value
     except Exception as exc:  # handed to the caller
+        discard_deferred(conn)
         return False, exc
 
 
