@@ -89,14 +89,15 @@ def find_authority_record(conn: Connection, authority_id: str) -> tuple[str, Aut
 
 
 _FIND = "SELECT record FROM authorities WHERE id = {mark}"
-"""Straight to the driver: every signed request looks its authority up."""
+"""Straight to the driver: every screening looks its authority up, and so does a server
+process at the first signed request of each authority (and after the record changed)."""
 
 
 @lru_cache(maxsize=1024)
 def _parsed(record: str) -> Authority:
     """An authority from its stored record, remembered by the record's exact text (every
-    screening and every signed request looks its authority up; a changed record is new
-    text, so it is parsed afresh)."""
+    screening looks its authority up; a changed record is new text, so it is parsed
+    afresh)."""
     return parse_authority(json.loads(record))
 
 
