@@ -29,6 +29,7 @@ from custodes.service.authorities import (
     add_key,
     register_authority,
     reinstate_authority,
+    stored_record,
     suspend_authority,
 )
 from custodes.service.staff import register_staff
@@ -279,7 +280,7 @@ def _burst(world: World, authority: Authority, nonces: list[str], limit: int) ->
                               NOW, NOW + timedelta(hours=1))  # fmt: skip
         barrier.wait()
         try:
-            _admit(s, config, verified, authority, once)
+            _admit(s, config, verified, authority, once, record=stored_record(authority))
             outcomes.append("admitted" if once.claimed else "unclaimed")
         except (SignatureReplayedError, RateLimitError) as exc:
             outcomes.append(exc.code)

@@ -242,15 +242,16 @@ def _policy_text(directory: Path, names: list[str]) -> tuple[str, list[str]]:
 
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 _REMEMBERING = threading.Lock()
 
 
-def remember(memory: dict[Hashable, T], key: Hashable, value: T, most: int) -> None:
+def remember(memory: dict[K, T], key: K, value: T, most: int) -> None:
     """Keep ``value`` under ``key`` in ``memory``, which holds at most ``most`` entries: the
-    oldest kept goes first (readers look up without the lock)."""
+    oldest kept goes first (readers look up, and may drop an entry, without the lock)."""
     with _REMEMBERING:
         if len(memory) >= most:
-            del memory[next(iter(memory))]
+            memory.pop(next(iter(memory)), None)
         memory[key] = value
 
 

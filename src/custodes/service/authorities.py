@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import lru_cache
 
@@ -53,7 +54,7 @@ from custodes.model import (
     parse_authority,
 )
 from custodes.store.demand_tables import authorities
-from custodes.store.fast import execute
+from custodes.store.fast import execute, select_in
 
 from . import Services, record
 from .staff import load_staff, permit
@@ -65,6 +66,7 @@ __all__ = [
     "find_authority_record",
     "get_authority",
     "list_authorities",
+    "records_unchanged",
     "register_authority",
     "reinstate_authority",
     "remove_channel",
@@ -76,10 +78,8 @@ __all__ = [
 
 def find_authority(conn: Connection, authority_id: str | None) -> Authority | None:
     """The registered authority ``authority_id``, or None (unregistered, or no id at all)."""
-    if authority_id is None:
-        return None
-    row = execute(conn, _FIND, [authority_id])
-    return None if row is None else _parsed(row[0])
+    found = None if authority_id is None else find_authority_record(conn, authority_id)
+    return None if found is None else found[1]
 
 
 def find_authority_record(conn: Connection, authority_id: str) -> tuple[str, Authority] | None:
@@ -87,6 +87,15 @@ def find_authority_record(conn: Connection, authority_id: str) -> tuple[str, Aut
     row = execute(conn, _FIND, [authority_id])
     return None if row is None else (row[0], _parsed(row[0]))
 
+
+def records_unchanged(conn: Connection, seen: Mapping[str, str]) -> bool:
+    """Whether each authority ``seen`` names is stored with exactly the record given (a
+    use-case that judged them before its transaction confirms it inside, one statement for
+    at most :data:`~custodes.store.fast.CHUNK` of them)."""
+    return dict(select_in(conn, _RECORDS, list(seen))) == seen
+
+
+_RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"
 
 _FIND = "SELECT record FROM authorities WHERE id = {mark}"
 """Straight to the driver: every screening looks its authority up, and so does a server

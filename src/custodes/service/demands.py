@@ -80,10 +80,10 @@ from custodes.store.demand_tables import (
     demand_targets,
     demands,
 )
-from custodes.store.fast import defer_rows, insert_rows, per_dialect, select_in
+from custodes.store.fast import defer_rows, insert_rows, per_dialect
 
 from . import Services
-from .authorities import find_authority, stored_record
+from .authorities import find_authority, records_unchanged, stored_record
 from .lifecycle import (
     ANSWERED,
     MAX_DOCUMENT_BYTES,
@@ -388,16 +388,12 @@ def store_arrivals_as(
             raise ConflictError("two demands name their authority differently")
         rows.append({**new.values, **values, "state": state.value, "updated_at": now,
                      "arrival_channels": _arrival_channels(new.demand, authority)})  # fmt: skip
-    found = dict(select_in(conn, _RECORDS, list(seen)))
-    if found != seen:
+    if not records_unchanged(conn, seen):
         raise ConflictError("an authority changed while its demand arrived")
     stored = insert_rows(conn, demands, rows, "ON CONFLICT (id) DO NOTHING RETURNING id")
     if len(stored) != len(rows):
         raise ConflictError("a demand's id is taken")
     _store_parts(conn, [(new, now if state in ANSWERED else None) for new, state, _ in arrivals])
-
-
-_RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"
 
 
 def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | None]]) -> None:

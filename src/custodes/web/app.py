@@ -108,7 +108,8 @@ def create_app(
     app.state.api_config = config
     app.state.gateway = AccessGateway(services)
     app.state.problem_listener = refusal_listener
-    app.state.known_authorities = KnownAuthorities()
+    known: KnownAuthorities = {}
+    app.state.known_authorities = known
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))
     install_problem_handlers(app)
     for router in routers(deployment):

@@ -13,7 +13,7 @@ body, within the route's size limit (:mod:`custodes.web.limits`), and hands the 
    the request against the authority's rate limit, and, for a POST, claims its
    ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
 
-The app remembers the authorities it verified requests of (:class:`KnownAuthorities`), so
+The app remembers the authorities it verified requests of (:data:`KnownAuthorities`), so
 that a request reads nothing before its write. What it remembers may be stale (another
 server process revoked a key, or suspended the authority): the write of step 3 then finds a
 different record, admits nothing, and the gate starts again from the stored record, which
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,10 +52,11 @@ from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.events import REQUEST_REFUSED
 from custodes.model import Authority
 from custodes.policy import authorize
+from custodes.policy.pack import remember
 from custodes.service import Services, record
-from custodes.service.authorities import find_authority_record, stored_record
+from custodes.service.authorities import find_authority_record, records_unchanged
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import insert_rows, select_in
+from custodes.store.fast import insert_rows
 
 from .context import ApiConfig, config_of, services_of
 from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
@@ -118,32 +118,15 @@ def signed_parts(request: Request) -> SignedParts:
     return SignedParts(request.method, target, headers)
 
 
-class KnownAuthorities:
-    """The authorities whose requests an app verified, each with its stored record, by id
-    (at most ``most`` of them; the oldest goes first). The gate judges by them, and its
-    admission confirms the record (see the module)."""
+KnownAuthorities = dict[str, tuple[str, Authority]]
+"""The authorities whose requests an app verified, by id, each with its stored record and
+what it says (at most :data:`_KNOWN` of them, kept by :func:`~custodes.policy.pack.remember`).
+The gate judges by them, and its admission confirms the record (see the module)."""
 
-    def __init__(self, most: int = 1024) -> None:
-        self._most = most
-        self._known: dict[str, tuple[str, Authority]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, authority_id: str) -> tuple[str, Authority] | None:
-        return self._known.get(authority_id)
-
-    def keep(self, authority_id: str, found: tuple[str, Authority]) -> None:
-        with self._lock:
-            self._known.pop(authority_id, None)
-            if len(self._known) >= self._most:
-                del self._known[next(iter(self._known))]
-            self._known[authority_id] = found
-
-    def forget(self, authority_id: str) -> None:
-        with self._lock:
-            self._known.pop(authority_id, None)
+_KNOWN = 1024
 
 
-class _Judged:
+class _Signer:
     """The authority a request's signature was checked against, its record, and whether
     that came from the app's memory."""
 
@@ -156,7 +139,7 @@ class _Judged:
 
 
 def _key_of(
-    services: Services, known: KnownAuthorities, judged: _Judged, fresh: bool
+    services: Services, known: KnownAuthorities, judged: _Signer, fresh: bool
 ) -> Callable[[str], bytes]:
     def key_of(keyid: str) -> bytes:
         authority_id, key_id = keyid.split("/", 1)
@@ -164,7 +147,7 @@ def _key_of(
         judged.remembered = found is not None and found[1].key(key_id) is not None
         if not judged.remembered:  # not known, or a key added since: look again
             found = _stored(services, authority_id, key_id, keyid)
-            known.keep(authority_id, found)
+            remember(known, authority_id, found, _KNOWN)
         assert found is not None
         record, authority = found
         key = authority.key(key_id)
@@ -200,7 +183,7 @@ def _verify(
     body: bytes,
     *,
     known: KnownAuthorities,
-    judged: _Judged,
+    judged: _Signer,
     fresh: bool,
 ) -> Verified:
     return verify_request(
@@ -215,12 +198,8 @@ class _Changed(Exception):
 
 def _confirm(conn: Connection, admissions: Sequence[_Admission]) -> None:
     """Raise :class:`_Changed` unless each admission's authority is stored as it saw it."""
-    seen = {a.bucket.removeprefix("authority:"): a.record for a in admissions}
-    if dict(select_in(conn, _RECORDS, list(seen))) != seen:
+    if not records_unchanged(conn, {a.authority_id: a.record for a in admissions}):
         raise _Changed
-
-
-_RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
@@ -249,13 +228,18 @@ class _Admission:
     """What one signed request spends, counts and claims at the gate."""
 
     verified: Verified
-    bucket: str
+    authority_id: str
     record: str
     """The authority's stored record the request was judged by."""
     limit: int
     window: timedelta
     now: datetime
     once: IdempotentCall | None
+
+    @property
+    def bucket(self) -> str:
+        """The rate limit's count the request adds to."""
+        return "authority:" + self.authority_id
 
 
 def _admit(
@@ -265,15 +249,12 @@ def _admit(
     authority: Authority,
     once: IdempotentCall | None,
     *,
-    record: str | None = None,
+    record: str,
 ) -> None:
-    """Confirm the authority's ``record`` (by default, ``authority`` as it is stored), spend
-    the nonce, count the request, claim its key: merged by the store's writer with the other
-    requests at the gate in its batch (:func:`_admit_all`). :class:`_Changed` if the stored
-    record is another."""
-    if record is None:
-        record = stored_record(authority)
-    one = _Admission(verified, "authority:" + authority.id, record, config.authority_rate,
+    """Confirm the authority's stored ``record``, spend the nonce, count the request, claim
+    its key: merged by the store's writer with the other requests at the gate in its batch
+    (:func:`_admit_all`). :class:`_Changed` if the stored record is another."""
+    one = _Admission(verified, authority.id, record, config.authority_rate,
                      config.rate_window, services.clock(), once)  # fmt: skip
     services.store.writer.submit_merged("web.intake.admit", [one], _admit_all)
 
@@ -322,7 +303,7 @@ def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
     known: KnownAuthorities = request.app.state.known_authorities
     parts = signed_parts(request)
     for attempt in range(_ATTEMPTS):
-        judged, fresh = _Judged(), attempt > 0
+        judged, fresh = _Signer(), attempt > 0
         request.state.authority = None
         try:
             verified = _verify(
@@ -335,7 +316,7 @@ def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
             if not judged.remembered:
                 raise
             assert judged.authority is not None
-            known.forget(judged.authority.id)
+            known.pop(judged.authority.id, None)
             continue  # refused by what the app remembered: judge by the stored record
         once = None
         if request.method == "POST":
@@ -348,7 +329,7 @@ def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
         try:
             _admit(services, config, verified, authority, once, record=judged.record)
         except _Changed:
-            known.forget(authority.id)
+            known.pop(authority.id, None)
             continue
         request.state.once = once
         return SignedCall(authority, verified.keyid, body, once)
