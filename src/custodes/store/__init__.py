@@ -192,10 +192,11 @@ def create_store_engine(url: str, *, read_only: bool = False) -> Engine:
             sa.event.listen(engine, "connect", _pg_read_only)
         sa.event.listen(engine, "checkin", _pg_on_checkin)
         sa.event.listen(engine, "checkout", _ping_rested(engine))
-        # Inserts deferred in a transaction (store.fast.defer_rows) are sent before it commits
-        # and dropped with it, whoever ran it.
-        sa.event.listen(engine, "commit", flush_deferred)
-        sa.event.listen(engine, "rollback", discard_deferred)
+        if not read_only:
+            # Inserts deferred in a transaction (store.fast.defer_rows) are sent before it
+            # commits and dropped with it, whoever ran it.
+            sa.event.listen(engine, "commit", flush_deferred)
+            sa.event.listen(engine, "rollback", discard_deferred)
         return engine
     raise StorageError(
         f"unsupported database {parsed.get_backend_name()!r}: use sqlite or postgresql"

@@ -63,11 +63,12 @@ def mark(dialect: Dialect) -> str:
 
 
 @lru_cache(maxsize=1024)
-def _numbered(width: int, count: int) -> str:
-    """``($1, $2), ($3, $4)``: ``count`` groups of ``width`` numbered placeholders."""
+def _numbered(width: int, count: int, after: int = 0) -> str:
+    """``($1, $2), ($3, $4)``: ``count`` groups of ``width`` numbered placeholders, the first
+    numbered ``after + 1``."""
     return ", ".join(
         "(" + ", ".join(f"${n}" for n in range(start + 1, start + width + 1)) + ")"
-        for start in range(0, width * count, width)
+        for start in range(after, after + width * count, width)
     )
 
 
@@ -192,15 +193,6 @@ _MAX_PARAMETERS = 30_000
 """Parameters in one flushed statement at most (PostgreSQL takes 65,535)."""
 
 
-@lru_cache(maxsize=1024)
-def _numbered_from(width: int, count: int, start: int) -> str:
-    """:func:`_numbered` with the first placeholder ``$start+1``."""
-    return ", ".join(
-        "(" + ", ".join(f"${n}" for n in range(first + 1, first + width + 1)) + ")"
-        for first in range(start, start + width * count, width)
-    )
-
-
 def flush_deferred(conn: Connection) -> None:
     """Send every insert deferred on ``conn``, as one statement (the first ones as
     data-modifying ``WITH`` clauses of the last; they run on one snapshot, so none may read
@@ -211,7 +203,7 @@ def flush_deferred(conn: Connection) -> None:
         params: list[Any] = []
         while queued and (not parts or len(params) + len(queued[0][3]) <= _MAX_PARAMETERS):
             head, width, count, values = queued.pop(0)
-            parts.append(head + _numbered_from(width, count, len(params)))
+            parts.append(head + _numbered(width, count, len(params)))
             params += values
         last = parts.pop()
         text = "WITH " + ", ".join(f"d{n} AS ({p})" for n, p in enumerate(parts)) + " " + last

@@ -256,17 +256,16 @@ class Writer:
             self._conn = self._engine.connect()
         conn = self._conn
         try:
-            with conn.begin():
+            with (
+                conn.begin()
+            ):  # the engine sends deferred inserts at commit, drops them on rollback
                 yield conn
-                flush_deferred(conn)
         except _RolledBack:
-            discard_deferred(conn)
             if conn.invalidated:
                 self._conn = None
                 conn.close()
             raise
         except BaseException:
-            discard_deferred(conn)
             self._conn = None
             conn.close()
             raise
@@ -323,7 +322,7 @@ class Writer:
                     for work in plain:
                         assert work.fn is not None
                         outcomes.append((work, work.fn(conn)))
-                        flush_deferred(conn)
+                        flush_deferred(conn)  # before the next work, which may read them
                     for group in merged:
                         run = group[0].run
                         assert run is not None
