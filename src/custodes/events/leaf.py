@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from custodes.errors import EntryTooLargeError, InputError, TooLargeError
 
-from .canonical import canonical
+from .canonical import canonical, canonical_plain
 from .kinds import DEMAND_ID, FACTS, FIELD_NAME, HEX64, KINDS, TIME, EventSpec, Fact
 from .salts import new_salt
 
@@ -66,10 +66,17 @@ def open_commitment(name: str, opening: Opening, index: int | None = None) -> st
     """The commitment (hex) that ``opening`` opens, for field ``name`` (element ``index``)."""
     if len(opening.salt) != SALT_BYTES:
         raise InputError(f"a salt is {SALT_BYTES} bytes")
-    bound: list[str | int] = (
-        [name, opening.value] if index is None else [name, index, opening.value]
-    )
-    return hashlib.sha256(_COMMIT + opening.salt + canonical(bound)).hexdigest()
+    # Two strings, or two strings about an index: plain as canonical_plain needs.
+    if index is None:
+        bound = canonical_plain([name, opening.value])
+    elif 0 <= index <= _MAX_INDEX:
+        bound = canonical_plain([name, index, opening.value])
+    else:
+        raise InputError(f"no element {index}")
+    return hashlib.sha256(_COMMIT + opening.salt + bound).hexdigest()
+
+
+_MAX_INDEX = 2**53 - 1
 
 
 def _list_root(elements: Sequence[str]) -> str:
@@ -120,7 +127,8 @@ def format_openings(openings: Mapping[str, Opening | tuple[Opening, ...]]) -> by
         return {"salt": base64.urlsafe_b64encode(o.salt).decode(), "value": o.value}
 
     doc = {k: [one(o) for o in v] if isinstance(v, tuple) else one(v) for k, v in openings.items()}
-    return canonical(doc)
+    # Strings only, under ASCII names (every private field's name is): no walk to check it.
+    return canonical_plain(doc) if all(k.isascii() for k in doc) else canonical(doc)
 
 
 def parse_openings(raw: bytes) -> Openings:
@@ -213,7 +221,9 @@ def format_event(event: Event) -> bytes:
     }
     if event.demand is not None:
         doc["demand"] = event.demand
-    leaf = canonical(doc)
+    # _normalize let through only what canonical_plain takes: ASCII names, strings, integers
+    # within ±(2^53 - 1), booleans and lists of them (the facts' shapes, kinds.FACTS).
+    leaf = canonical_plain(doc)
     if len(leaf) > MAX_LEAF_BYTES:
         raise EntryTooLargeError(f"{event.kind} leaf of {len(leaf)} bytes is over the limit")
     return leaf
