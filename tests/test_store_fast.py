@@ -1,25 +1,33 @@
-"""The driver-level inserts store exactly what SQLAlchemy Core stores, on both backends."""
+"""The driver-level statements, on both backends: inserts store exactly what SQLAlchemy Core
+stores, and statements sent together return and check what each would alone."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 
-from custodes.errors import StorageError
+from custodes.errors import ConflictError, StorageError
 from custodes.store import open_store
 from custodes.store.fast import (
     CHUNK,
+    Check,
+    Part,
+    defer,
     defer_rows,
     execute,
+    flush_deferred,
     insert_count,
+    insert_part,
     insert_rows,
     select_in,
     stored,
+    together,
 )
 from support import run_threads
 
@@ -149,6 +157,10 @@ def _all(store: object, table: sa.Table) -> list[tuple[object, ...]]:
         return [tuple(r) for r in rows]
 
 
+def _ids(store: object, table: sa.Table) -> list[object]:
+    return [r[0] for r in _all(store, table)]
+
+
 def test_deferred_rows_store_what_core_stores(database_url: str) -> None:
     """Rows deferred into two tables (sent together on PostgreSQL, as the transaction
     commits) are stored exactly as SQLAlchemy Core stores them."""
@@ -207,4 +219,79 @@ def test_a_deferred_insert_that_fails_fails_its_own_write_alone(database_url: st
     assert outcomes == {0: "stored", 1: "stored", 2: "stored", 3: "stored", 4: "stored",
                         5: "refused"}  # fmt: skip
     assert [r[0] for r in _all(store, table)] == list(range(11))
+    store.close()
+
+
+def test_parts_run_together_return_what_each_returns(database_url: str) -> None:
+    """Statements run as one (on PostgreSQL) return, part by part, what each returns run
+    alone; a part that returns nothing still runs."""
+    store = open_store(database_url)
+    table, other = _table("probe_parts"), _table("probe_parts_other")
+    meta.create_all(store.engine, tables=[table, other])
+    rows = _rows(8)
+    with store.engine.begin() as conn:
+        insert_rows(conn, table, rows[:4])
+        found, added, none = together(conn, [
+            Part("SELECT idx, text FROM probe_parts WHERE idx IN ({mark}, {mark})", [1, 3],
+                 ("idx", "text")),
+            insert_part(conn, table, rows[4:7], "ON CONFLICT DO NOTHING RETURNING idx",
+                        ("idx",)),
+            insert_part(conn, other, rows[7:]),
+        ])  # fmt: skip
+    assert sorted(found) == [(1, "row 1 'quoted' %s ünïcode"), (3, "row 3 'quoted' %s ünïcode")]
+    assert sorted(added) == [(4,), (5,), (6,)]
+    assert none == []
+    assert _ids(store, table) == list(range(7)) and _ids(store, other) == [7]
+    store.close()
+
+
+def test_a_deferred_part_is_checked_and_its_check_can_fail_the_write(database_url: str) -> None:
+    """A deferred part's check sees what the part returned, once it ran (at once on SQLite,
+    with the transaction's other deferred statements on PostgreSQL); a check that raises
+    fails the write, and nothing of it is stored."""
+    store = open_store(database_url)
+    table, other = _table("probe_checked"), _table("probe_checked_other")
+    meta.create_all(store.engine, tables=[table, other])
+    rows = _rows(6)
+    with store.engine.begin() as conn:
+        insert_rows(conn, table, rows[:1])
+    seen: list[list[tuple[object, ...]]] = []
+
+    def written(count: int) -> Check:
+        def check(returned: list[tuple[object, ...]]) -> None:
+            seen.append(returned)
+            if len(returned) != count:
+                raise ConflictError("a row was there already")
+
+        return check
+
+    def write(some: list[dict[str, object]]) -> Callable[[sa.Connection], None]:
+        def work(conn: sa.Connection) -> None:
+            part = insert_part(conn, table, some, "ON CONFLICT DO NOTHING RETURNING idx", ("idx",))
+            defer(conn, part, written(len(some)))
+            defer_rows(conn, other, some)
+
+        return work
+
+    store.write(write(rows[1:3]))
+    with pytest.raises(ConflictError):
+        store.write(write(rows[:1] + rows[3:5]))  # row 0 is there: the check refuses
+    assert sorted(seen[0]) == [(1,), (2,)] and sorted(seen[1]) == [(3,), (4,)]
+    assert _ids(store, table) == [0, 1, 2] and _ids(store, other) == [1, 2]
+    store.close()
+
+
+def test_flushing_with_a_last_part_returns_its_rows(database_url: str) -> None:
+    """What was deferred and a last part go together; the last part's rows come back."""
+    store = open_store(database_url)
+    table = _table("probe_last")
+    meta.create_all(store.engine, tables=[table])
+    rows = _rows(4)
+    with store.engine.begin() as conn:
+        insert_rows(conn, table, rows[:1])
+        defer_rows(conn, table, rows[1:])
+        last = Part("UPDATE probe_last SET text = {mark} WHERE idx = 0 RETURNING idx, text",
+                    ["moved"], ("idx", "text"))  # fmt: skip
+        assert flush_deferred(conn, last) == [(0, "moved")]
+    assert len(_all(store, table)) == 4
     store.close()

@@ -23,6 +23,7 @@ from custodes.errors import EntryTooLargeError, InputError, NotFoundError, Stora
 from custodes.store import Store
 from custodes.store.fast import (
     CHUNK,
+    Part,
     defer_rows,
     execute,
     flush_deferred,
@@ -123,13 +124,13 @@ class Ledger:
         the caller retries); with ``clause`` it is skipped and the count comes out short.
         Without one (None), the insert waits for the transaction's other deferred statements
         (:func:`~custodes.store.fast.defer_rows`) and every entry counts as inserted."""
-        # What the transaction deferred goes first: from here the counter's lock is held
-        # until commit, and every other appender waits for it.
-        flush_deferred(conn)
-        row = execute(conn, _RESERVE, [len(entries)])
-        if row is None:
+        # What the transaction deferred goes first, in the statement that moves the counter:
+        # from there the counter's lock is held until commit, and every other appender
+        # waits for it.
+        moved = flush_deferred(conn, Part(_RESERVE, [len(entries)], ("next_index",)))
+        if not moved:
             raise StorageError("the log's counter row is missing: the schema is damaged")
-        next_index = int(row[0]) - len(entries)
+        next_index = int(moved[0][0]) - len(entries)
         new_rows = []
         for h, e in entries.items():
             known[h] = next_index

@@ -54,7 +54,7 @@ from custodes.model import (
     parse_authority,
 )
 from custodes.store.demand_tables import authorities
-from custodes.store.fast import execute, select_in
+from custodes.store.fast import CHUNK, Part, execute, select_in
 
 from . import Services, record
 from .staff import load_staff, permit
@@ -66,6 +66,7 @@ __all__ = [
     "find_authority_record",
     "get_authority",
     "list_authorities",
+    "records_part",
     "records_unchanged",
     "register_authority",
     "reinstate_authority",
@@ -93,6 +94,16 @@ def records_unchanged(conn: Connection, seen: Mapping[str, str]) -> bool:
     use-case that judged them before its transaction confirms it inside, one statement for
     at most :data:`~custodes.store.fast.CHUNK` of them)."""
     return dict(select_in(conn, _RECORDS, list(seen))) == seen
+
+
+def records_part(seen: Mapping[str, str]) -> Part:
+    """:func:`records_unchanged`'s look-up as a part of a statement
+    (:func:`~custodes.store.fast.together`): the records stored, ``dict(rows) == seen``
+    when unchanged."""
+    if not seen or len(seen) > CHUNK:
+        raise ValueError(f"1 to {CHUNK} authorities at a time")
+    marks = ", ".join(["{mark}"] * len(seen))
+    return Part(_RECORDS.format(**{"in": marks}), list(seen), ("id", "record"))
 
 
 _RECORDS = "SELECT id, record FROM authorities WHERE id IN ({in})"

@@ -74,16 +74,22 @@ from custodes.model import (
 )
 from custodes.policy import authorize
 from custodes.store.demand_tables import (
-    authorities,
     demand_clocks,
     demand_documents,
     demand_targets,
     demands,
 )
-from custodes.store.fast import defer_rows, insert_rows, per_dialect
+from custodes.store.fast import (
+    CHUNK,
+    Check,
+    defer,
+    defer_rows,
+    insert_part,
+    per_dialect,
+)
 
 from . import Services
-from .authorities import find_authority, records_unchanged, stored_record
+from .authorities import find_authority, records_part, stored_record
 from .lifecycle import (
     ANSWERED,
     MAX_DOCUMENT_BYTES,
@@ -136,7 +142,9 @@ def with_document(demand: Demand, document: bytes | None) -> Demand:
         raise TooLargeError(f"the document is over {MAX_DOCUMENT_BYTES} bytes")
     digest = hashlib.sha256(document).hexdigest()
     stated = demand.instrument.document_sha256
-    if stated is not None and stated != digest:
+    if stated == digest:  # cited already: nothing to add (and nothing to validate again)
+        return demand
+    if stated is not None:
         raise InputError(
             "the attached document does not match instrument.document_sha256",
             stated=stated,
@@ -349,22 +357,11 @@ def store_arrival_as(
     straight in ``state``, its row written once with ``values`` (the moves that took it
     there, from ``received``, are the caller's to check and log with their events; an
     answering state meets the response clock at once). The submitter must have passed
-    :func:`check_sender`, on the authority :func:`arrival` saw: the row is written only if
-    that authority is still registered exactly so, in the same statement.
-    ``ConflictError`` if it is not, or if the demand's id is taken."""
-    demand, authority = new.demand, new.authority
-    if authority is None:
-        raise AuthError("a demand sent through the API must come from a registered authority")
-    now = db_time(services.clock())
-    params = {**new.values, **values, "state": state.value, "updated_at": now,
-              "arrival_channels": _arrival_channels(demand, authority),
-              "b_authority": authority.id, "b_record": stored_record(authority)}  # fmt: skip
-    if conn.execute(_INSERT_SENT[conn.dialect.name], params).first() is None:
-        raise ConflictError(
-            f"a demand {demand.id!r} exists already, or its authority changed as it arrived",
-            demand=demand.id,
-        )
-    _store_parts(conn, [(new, now if state in ANSWERED else None)])
+    :func:`check_sender`, on the authority :func:`arrival` saw: the row is written in the
+    same statement that confirms that authority is still registered exactly so.
+    ``ConflictError`` if it is not, or if the demand's id is taken (by the transaction's
+    next deferred statement at the latest: :func:`~custodes.store.fast.defer`)."""
+    store_arrivals_as(services, conn, [(new, state, values)])
 
 
 def store_arrivals_as(
@@ -372,10 +369,11 @@ def store_arrivals_as(
     conn: Connection,
     arrivals: Sequence[tuple[Arrival, DemandState, Mapping[str, Any]]],
 ) -> None:
-    """:func:`store_arrival_as` for several demands, one statement per table: their
-    authorities are read and compared with those :func:`arrival` saw, then every row is
-    written. ``ConflictError`` if any authority changed or any id is taken (the caller's
-    transaction then fails, and it stores each demand alone to say which)."""
+    """:func:`store_arrival_as` for several demands, one statement for all (sent with the
+    transaction's other deferred statements): their authorities are read and compared with
+    those :func:`arrival` saw, and every row is written. ``ConflictError`` if any authority
+    changed or any id is taken (the caller's transaction then fails, and it stores each
+    demand alone to say which)."""
     now = db_time(services.clock())
     seen: dict[str, str] = {}
     rows = []
@@ -388,18 +386,50 @@ def store_arrivals_as(
             raise ConflictError("two demands name their authority differently")
         rows.append({**new.values, **values, "state": state.value, "updated_at": now,
                      "arrival_channels": _arrival_channels(new.demand, authority)})  # fmt: skip
-    if not records_unchanged(conn, seen):
-        raise ConflictError("an authority changed while its demand arrived")
-    stored = insert_rows(conn, demands, rows, "ON CONFLICT (id) DO NOTHING RETURNING id")
-    if len(stored) != len(rows):
-        raise ConflictError("a demand's id is taken")
+    lone = arrivals[0][0].demand.id if len(arrivals) == 1 else None
+    authorities_seen = list(seen.items())
+    for start in range(0, len(authorities_seen), CHUNK):
+        some = dict(authorities_seen[start : start + CHUNK])
+        defer(conn, records_part(some), _unchanged(some))
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        defer(conn, insert_part(conn, demands, chunk, _NEW_ROW, ("id",)),
+              _written(len(chunk), lone))  # fmt: skip
     _store_parts(conn, [(new, now if state in ANSWERED else None) for new, state, _ in arrivals])
+
+
+def _unchanged(seen: Mapping[str, str]) -> Check:
+    """Raise unless the authorities' stored records (what :func:`records_part` returned)
+    are those ``seen``."""
+
+    def check(stored: list[tuple[Any, ...]]) -> None:
+        if dict(stored) != seen:
+            raise ConflictError("the authority changed while its demand arrived; send it again")
+
+    return check
+
+
+def _written(count: int, lone: str | None) -> Check:
+    """Raise unless ``count`` new demands were written (``lone``: the id of the one)."""
+
+    def check(ids: list[tuple[Any, ...]]) -> None:
+        if len(ids) != count:
+            if lone is not None:
+                raise ConflictError(f"a demand {lone!r} exists already", demand=lone)
+            raise ConflictError("a demand's id is taken")
+
+    return check
+
+
+_NEW_ROW = "ON CONFLICT (id) DO NOTHING RETURNING id"
 
 
 def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | None]]) -> None:
     """New demands' targets, documents and response clocks (met at the time given, if
-    any), one statement per table (a new demand has none of them yet: they are inserted
-    without looking)."""
+    any), one statement per table. A new demand has none of them yet; a copy of a demand
+    whose id is taken writes none, and the transaction fails all the same, on the check of
+    the demand's own row (:func:`store_arrivals_as`), which on PostgreSQL runs once every
+    statement deferred with it has."""
     targets, documents, clocks = [], [], []
     for new, met_at in arrivals:
         demand = new.demand
@@ -415,9 +445,9 @@ def _store_parts(conn: Connection, arrivals: Sequence[tuple[Arrival, datetime | 
             "started_at": db_time(clock.started_at), "due_at": db_time(clock.due_at),
             "met_at": met_at,
         })  # fmt: skip
-    defer_rows(conn, demand_targets, targets)
-    defer_rows(conn, demand_documents, documents)
-    defer_rows(conn, demand_clocks, clocks)
+    for table, rows in ((demand_targets, targets), (demand_documents, documents),
+                        (demand_clocks, clocks)):  # fmt: skip
+        defer_rows(conn, table, rows, "ON CONFLICT DO NOTHING")
 
 
 _INSERT_NEW = per_dialect(
@@ -428,26 +458,6 @@ _INSERT_NEW = per_dialect(
     )
 )
 """A new demand's row, unless one with its id exists: by dialect, built once."""
-
-_SENT = [c.name for c in demands.c if c.name != "executed_at"]
-_INSERT_SENT = per_dialect(
-    lambda insert: (
-        insert(demands)
-        .from_select(
-            _SENT,
-            sa.select(*[sa.bindparam(n, type_=demands.c[n].type) for n in _SENT]).where(
-                sa.exists().where(
-                    authorities.c.id == sa.bindparam("b_authority"),
-                    authorities.c.record == sa.bindparam("b_record"),
-                )
-            ),
-        )
-        .on_conflict_do_nothing(index_elements=[demands.c.id])
-        .returning(demands.c.id)
-    )
-)
-"""A new demand's row, unless one with its id exists, and only while its authority's
-stored record is the one given: by dialect, built once."""
 
 
 def receive_demand(

@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 from custodes.errors import ConflictError, CustodesError
 from custodes.events import (
@@ -148,13 +148,13 @@ def volume(services: Services, conn: Connection, demand: Demand) -> int:
     demand included."""
     if demand.authority_id is None:
         return len(demand.targets)
-    query, params = volume_query(services, conn, demand)
+    query, params = volume_query(services, conn.dialect, demand)
     row = execute(conn, "SELECT " + query, params)
     assert row is not None
     return int(row[0])
 
 
-def volume_query(services: Services, conn: Connection, demand: Demand) -> tuple[str, list[Any]]:
+def volume_query(services: Services, dialect: Dialect, demand: Demand) -> tuple[str, list[Any]]:
     """What :func:`volume` reads, as a scalar expression (``{mark}`` for the driver's marker)
     and its parameters: a caller that reads something else for the same request asks both
     in one statement, and gives :func:`receive_and_screen` the value. For a demand of an
@@ -162,8 +162,8 @@ def volume_query(services: Services, conn: Connection, demand: Demand) -> tuple[
     now = services.clock()
     since = now - timedelta(days=services.pack.tables.limits.volume_window_days)
     at = demands.c.received_at
-    params = [demand.authority_id, stored(conn, at, db_time(since)), stored(conn, at, db_time(now)),
-              demand.id, len(demand.targets)]  # fmt: skip
+    params = [demand.authority_id, stored(dialect, at, db_time(since)),
+              stored(dialect, at, db_time(now)), demand.id, len(demand.targets)]  # fmt: skip
     return _VOLUME, params
 
 

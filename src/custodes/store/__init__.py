@@ -11,7 +11,9 @@ CHARACTERISTICS AS TRANSACTION READ ONLY``) and in autocommit: each statement is
 transaction. Under PostgreSQL's default isolation, READ COMMITTED, a statement inside a
 transaction sees a snapshot of its own all the same, so a reader sees what it saw before; it
 saves the ``BEGIN`` and ``ROLLBACK`` round trips every read paid, and a write attempted in a
-read fails instead of being rolled back.
+read fails instead of being rolled back. A one-row read made under the bridge
+(:meth:`Store.read_row`) is awaited on the event loop's own sessions, alike
+(:mod:`custodes.store.aread`).
 
 Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps its default
 ``synchronous_commit=on``. A write returns only after its commit is durable.
@@ -19,10 +21,12 @@ Durability: SQLite runs in WAL mode with ``synchronous=FULL``; PostgreSQL keeps 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +40,9 @@ from sqlalchemy.engine import Connection, Engine
 
 import custodes.migrations
 from custodes.errors import MigrationError, StorageError
-from custodes.store.fast import discard_deferred, flush_deferred
+from custodes.store.aread import AsyncReads
+from custodes.store.bridge import bridged, wait_for
+from custodes.store.fast import discard_deferred, execute, flush_deferred
 from custodes.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,9 @@ class Store:
         self.read_engine = read_engine or engine
         self._writer: Writer | None = None
         self._writer_lock = threading.Lock()
+        self._reads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncReads] = (
+            weakref.WeakKeyDictionary()
+        )
 
     @property
     def dialect(self) -> str:
@@ -83,6 +92,30 @@ class Store:
         with self.read_engine.connect() as conn:
             yield conn
             conn.rollback()
+
+    def read_row(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        """The first row of one read, ``sql`` with ``{mark}`` for each parameter (as
+        :func:`~custodes.store.fast.execute` takes it). Under the bridge on PostgreSQL it is
+        awaited on the event loop's own connections (:mod:`custodes.store.aread`), so that
+        the loop serves other requests meanwhile; elsewhere it is a :meth:`read`."""
+        if self.read_engine.dialect.name == "postgresql" and bridged():
+            reads = self._reads_of(asyncio.get_running_loop())
+            return wait_for(asyncio.ensure_future(reads.row(sql.format(mark="%s"), params)))
+        with self.read() as conn:
+            return execute(conn, sql, params)
+
+    def _reads_of(self, loop: asyncio.AbstractEventLoop) -> AsyncReads:
+        reads = self._reads.get(loop)
+        if reads is None:
+            url = self.read_engine.url.set(drivername="postgresql")
+            reads = self._reads[loop] = AsyncReads(url.render_as_string(hide_password=False))
+        return reads
+
+    async def close_reads(self) -> None:
+        """Close the awaited reads' connections of the running event loop (as it stops)."""
+        reads = self._reads.pop(asyncio.get_running_loop(), None)
+        if reads is not None:
+            await reads.close()
 
     @property
     def writer(self) -> Writer:

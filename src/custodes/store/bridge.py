@@ -8,11 +8,11 @@ every time it waits, and the kernel spent a third of a server's processor time s
 between them.
 
 :func:`run_bridged` runs such code in a greenlet on the event loop's thread instead. It
-still blocks for what is short (a read), but when it submits to the writer,
-:func:`wait_for` hands the writer's future back to the coroutine, which awaits it: the event
-loop serves other requests meanwhile, and the code resumes where it was once the commit is
-durable. The writer settles such a request with ``call_soon_threadsafe`` instead of waking
-a thread.
+still blocks for most reads, but when it submits to the writer (or reads through
+:meth:`~custodes.store.Store.read_row` on PostgreSQL), :func:`wait_for` hands the future
+back to the coroutine, which awaits it: the event loop serves other requests meanwhile, and
+the code resumes where it was once the commit is durable (or the row is read). The writer
+settles such a request with ``call_soon_threadsafe`` instead of waking a thread.
 
 >>> import asyncio
 >>> async def main() -> int:

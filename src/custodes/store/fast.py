@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
 from sqlalchemy import Column, Table
@@ -27,16 +27,21 @@ from sqlalchemy.engine import Connection, Dialect
 from custodes.errors import StorageError
 
 __all__ = [
+    "Check",
+    "Part",
+    "defer",
     "defer_rows",
     "discard_deferred",
     "execute",
     "flush_deferred",
     "insert_count",
+    "insert_part",
     "insert_rows",
     "mark",
     "per_dialect",
     "select_in",
     "stored",
+    "together",
 ]
 
 T = TypeVar("T")
@@ -148,21 +153,43 @@ def _insert(
     return out, count
 
 
-def defer_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """:func:`insert_rows` for rows nothing in the caller's work reads back: on PostgreSQL
-    they wait, with the transaction's other deferred rows, for :func:`flush_deferred`, which
-    sends them all as one statement (one round trip to the server instead of one per table);
-    on SQLite, which has no round trips, they are inserted at once."""
+def defer_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], clause: str = ""
+) -> None:
+    """:func:`insert_rows` for rows nothing in the caller's work reads back (``clause``, if
+    given, returns nothing): on PostgreSQL they wait, with the transaction's other deferred
+    statements, for :func:`flush_deferred`, which sends them all as one statement (one round
+    trip to the server instead of one per table); on SQLite, which has no round trips, they
+    are inserted at once."""
     if not rows:
         return
     if conn.dialect.name != "postgresql":
-        _insert(conn, table, rows, "")
+        _insert(conn, table, rows, clause)
         return
     columns = tuple(rows[0])
     head, processors = _plan(conn.dialect, table, columns)
     queue = conn.info.setdefault(_DEFERRED, [])
+    tail = " " + clause if clause else ""
     for chunk, values in _chunks(table, columns, processors, rows):
-        queue.append((head, len(columns), len(chunk), values))
+        queue.append((Part(head + "{values}" + tail, values, (), len(columns), len(chunk)), None))
+
+
+Check = Callable[[list[tuple[Any, ...]]], None]
+"""What a deferred part's caller does with the rows it returned: raise if they are not
+what it expected (the transaction then fails as if the statement had)."""
+
+
+def defer(conn: Connection, part: Part, check: Check | None = None) -> None:
+    """Send ``part`` with the transaction's other deferred statements (see
+    :func:`defer_rows`), and hand what it returns to ``check``: at once on SQLite, at the
+    next :func:`flush_deferred` on PostgreSQL. For a write nothing in the caller's work reads
+    back, whose outcome the caller need only confirm by then."""
+    if conn.dialect.name != "postgresql":
+        [rows] = together(conn, [part])
+        if check is not None:
+            check(rows)
+        return
+    conn.info.setdefault(_DEFERRED, []).append((part, check))
 
 
 def _chunks(
@@ -193,25 +220,26 @@ _MAX_PARAMETERS = 30_000
 """Parameters in one flushed statement at most (PostgreSQL takes 65,535)."""
 
 
-def flush_deferred(conn: Connection) -> None:
-    """Send every insert deferred on ``conn``, as one statement (the first ones as
-    data-modifying ``WITH`` clauses of the last; they run on one snapshot, so none may read
-    what another writes)."""
-    queued: list[tuple[str, int, int, list[Any]]] | None = conn.info.pop(_DEFERRED, None)
+def flush_deferred(conn: Connection, last: Part | None = None) -> list[tuple[Any, ...]]:
+    """Send every statement deferred on ``conn``, and then ``last`` if given, as one
+    statement (:func:`together`: they run on one snapshot, so none may read what another
+    writes), and check what each returned; the rows ``last`` returned."""
+    queued: list[tuple[Part, Check | None]] = conn.info.pop(_DEFERRED, None) or []
+    if last is not None:
+        queued.append((last, None))
+    rows: list[tuple[Any, ...]] = []
     while queued:
-        parts: list[str] = []
-        params: list[Any] = []
-        while queued and (not parts or len(params) + len(queued[0][3]) <= _MAX_PARAMETERS):
-            head, width, count, values = queued.pop(0)
-            parts.append(head + _numbered(width, count, len(params)))
-            params += values
-        last = parts.pop()
-        text = "WITH " + ", ".join(f"d{n} AS ({p})" for n, p in enumerate(parts)) + " " + last
-        cursor = _cursor(conn)
-        try:
-            cursor.execute(text if parts else last, params)
-        finally:
-            cursor.close()
+        batch: list[tuple[Part, Check | None]] = []
+        size = 0
+        while queued and (not batch or size + len(queued[0][0].params) <= _MAX_PARAMETERS):
+            batch.append(queued.pop(0))
+            size += len(batch[-1][0].params)
+        found = together(conn, [part for part, _ in batch])
+        for (_, check), returned in zip(batch, found, strict=True):
+            if check is not None:
+                check(returned)
+        rows = found[-1]
+    return rows if last is not None else []
 
 
 def discard_deferred(conn: Connection) -> None:
@@ -231,11 +259,12 @@ def execute(conn: Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...
     return None if row is None else tuple(row)
 
 
-def stored(conn: Connection, column: Column[Any], value: Any) -> Any:
+def stored(conn: Connection | Dialect, column: Column[Any], value: Any) -> Any:
     """``value`` as the driver is handed it for ``column`` (what SQLAlchemy's bind processor
-    for the column's type makes of it): for a parameter of :func:`execute` compared with a
-    stored value, a time on SQLite say."""
-    process = _processor(conn.dialect, column)
+    for the column's type makes of it), on ``conn``'s dialect (or that dialect): for a
+    parameter of :func:`execute` compared with a stored value, a time on SQLite say."""
+    dialect = conn if isinstance(conn, Dialect) else conn.dialect
+    process = _processor(dialect, column)
     return value if process is None or value is None else process(value)
 
 
@@ -264,3 +293,88 @@ def select_in(conn: Connection, sql: str, values: Sequence[Any]) -> list[tuple[A
         return [tuple(r) for r in cursor.fetchall()]
     finally:
         cursor.close()
+
+
+class Part(NamedTuple):
+    """One statement of :func:`together`: its text, its parameters, and the columns its
+    ``RETURNING`` clause (or its select list) returns. The text has ``{mark}`` for each
+    parameter, or, if ``width`` is set, ``{values}`` where ``groups`` rows of ``width``
+    parameters go (as ``VALUES`` lists them)."""
+
+    sql: str
+    params: Sequence[Any]
+    returns: tuple[str, ...] = ()
+    width: int = 0
+    groups: int = 0
+
+
+def insert_part(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    clause: str = "",
+    returns: tuple[str, ...] = (),
+) -> Part:
+    """:func:`insert_rows`'s statement (at most :data:`CHUNK` rows), as a :class:`Part`."""
+    if not rows or len(rows) > CHUNK:
+        raise StorageError(f"a part inserts 1 to {CHUNK} rows")
+    columns = tuple(rows[0])
+    head, processors = _plan(conn.dialect, table, columns)
+    [(_, values)] = _chunks(table, columns, processors, rows)
+    tail = " " + clause if clause else ""
+    return Part(head + "{values}" + tail, values, returns, len(columns), len(rows))
+
+
+def _text(part: Part, dialect: str, after: int) -> str:
+    """``part``'s text for the driver, its parameters numbered from ``after + 1`` (on
+    PostgreSQL; SQLite's are not numbered)."""
+    pg = dialect == "postgresql"
+    if part.width:
+        if pg:
+            groups = _numbered(part.width, part.groups, after)
+        else:
+            groups = ", ".join(["(" + ", ".join(["?"] * part.width) + ")"] * part.groups)
+        return part.sql.replace("{values}", groups, 1)
+    if not pg:
+        return part.sql.replace("{mark}", "?")
+    first, *pieces = part.sql.split("{mark}")
+    if len(pieces) != len(part.params):
+        raise StorageError("a part's parameters and its markers differ in number")
+    return first + "".join(f"${after + i}{piece}" for i, piece in enumerate(pieces, 1))
+
+
+def together(conn: Connection, parts: Sequence[Part]) -> list[list[tuple[Any, ...]]]:
+    """Run ``parts`` in the caller's transaction; what each returns (its rows, in order).
+
+    On PostgreSQL they go as one statement, one round trip: each part a ``WITH`` clause (a
+    data-modifying one runs whether or not anything reads it), all on one snapshot, so none
+    may read or change what another changes; each part's returned columns come back as
+    arrays. SQLite runs them one after another."""
+    out: list[list[tuple[Any, ...]]] = []
+    cursor = _cursor(conn)
+    try:
+        if conn.dialect.name != "postgresql":
+            for part in parts:
+                cursor.execute(_text(part, "sqlite", 0), list(part.params))
+                out.append([tuple(r) for r in cursor.fetchall()] if part.returns else [])
+            return out
+        clauses: list[str] = []
+        columns: list[str] = []
+        params: list[Any] = []
+        for n, part in enumerate(parts):
+            clauses.append(f"p{n} AS ({_text(part, 'postgresql', len(params))})")
+            params += part.params
+            columns += [f"ARRAY(SELECT {c} FROM p{n})" for c in part.returns]
+        if len(parts) == 1 and not parts[0].returns:  # nothing to gather: the statement alone
+            cursor.execute(_text(parts[0], "postgresql", 0), params)
+            return [[]]
+        cursor.execute(f"WITH {', '.join(clauses)} SELECT {', '.join(columns) or 'NULL'}", params)
+        row = cursor.fetchone()
+    finally:
+        cursor.close()
+    at = 0
+    for part in parts:
+        arrays = row[at : at + len(part.returns)]
+        at += len(part.returns)
+        out.append(list(zip(*arrays, strict=True)) if arrays else [])
+    return out

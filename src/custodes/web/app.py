@@ -94,6 +94,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await services.store.close_reads()
         if owned and isinstance(services.platform, ReferencePlatform):
             services.platform.close()
 

@@ -119,11 +119,12 @@ def _staged_and_volume(services: Services, owner: str, demand: Demand) -> tuple[
     """For a new demand of an authority: the document it cites, as :func:`staged_document`,
     and its authority's volume (:func:`~custodes.service.screening.volume`), in one read."""
     sha256 = demand.instrument.document_sha256
-    with services.store.read() as conn:
-        if sha256 is None:
+    store = services.store
+    if sha256 is None:
+        with store.read() as conn:
             return None, volume(services, conn, demand)
-        named, params = volume_query(services, conn, demand)
-        row = execute(conn, f"SELECT {named}," + _STAGED, [*params, owner, sha256])
+    named, params = volume_query(services, store.read_engine.dialect, demand)
+    row = store.read_row(f"SELECT {named}," + _STAGED, [*params, owner, sha256])
     if row is None:
         raise _not_uploaded(sha256)
     return bytes(row[1]), int(row[0])

@@ -37,7 +37,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -49,7 +48,7 @@ from starlette.responses import Response
 from custodes.errors import ConflictError, CustodesError, InputError
 from custodes.service import Services
 from custodes.store.api_tables import api_idempotency
-from custodes.store.fast import CHUNK, execute, insert_rows
+from custodes.store.fast import CHUNK, Part, defer, insert_part, together
 from custodes.tlog import TlogError
 
 from .auth import CallerDep
@@ -65,7 +64,9 @@ __all__ = [
     "IdempotentCall",
     "ShownOnceError",
     "StaffOnce",
+    "claim_part",
     "claim_together",
+    "claimed_all",
     "idempotency_key",
     "keep_answer",
     "request_fingerprint",
@@ -230,16 +231,30 @@ def claim_together(conn: Connection, calls: Sequence[IdempotentCall]) -> bool:
     each call is claimed. False if one was not: the caller then rolls back and claims each
     alone (:meth:`IdempotentCall.claim_in`), which says what became of that one. Each run
     sets what it found afresh (the writer may run it again)."""
-    for call in calls:
-        call.claimed, call.replay = False, None
-    if any(hash(call.key) % 64 == 0 for call in calls):  # now and then, forget expired answers
+    [claimed] = together(conn, [claim_part(conn, calls)])
+    return claimed_all(calls, claimed)
+
+
+def claim_part(conn: Connection, calls: Sequence[IdempotentCall]) -> Part:
+    """:func:`claim_together`'s claim as a part of a statement
+    (:func:`~custodes.store.fast.together`); its rows go to :func:`claimed_all`. Now and
+    then, it first forgets expired answers, in a statement of its own."""
+    if any(hash(call.key) % 64 == 0 for call in calls):
         conn.execute(_FORGET, {"now": max(call.now for call in calls)})
     rows = [
         {"principal": c.principal, "key": c.key, "fingerprint": c.fingerprint,
          "created_at": c.now, "expires_at": c.expires_at}
         for c in calls
     ]  # fmt: skip
-    claimed = insert_rows(conn, api_idempotency, rows, _CLAIM)
+    return insert_part(conn, api_idempotency, rows, _CLAIM, ("key",))
+
+
+def claimed_all(calls: Sequence[IdempotentCall], claimed: Sequence[tuple[Any, ...]]) -> bool:
+    """After a :func:`claim_part` of ``calls`` ran (``claimed``: its rows): whether every
+    key was free, as :func:`claim_together` says; each call is then claimed. Each run sets
+    what it found afresh (the writer may run it again)."""
+    for call in calls:
+        call.claimed, call.replay = False, None
     if len(claimed) != len(calls):
         return False
     for call in calls:
@@ -272,8 +287,10 @@ def keep_answer(conn: Connection, principal: str, key: str, response: Response) 
 def keep_answers(conn: Connection, answers: Sequence[tuple[str, str, Response]]) -> None:
     """Keep each ``(principal, key, response)``: the response as the answer to that
     principal's request under that key, in the caller's transaction, in one statement per
-    :data:`~custodes.store.fast.CHUNK` answers (straight to the driver: it runs with every
-    submission)."""
+    :data:`~custodes.store.fast.CHUNK` answers, sent with the transaction's other deferred
+    statements (:func:`~custodes.store.fast.defer`: it runs with every submission, and
+    nothing reads the answers back before the commit)."""
+    text = _KEEP[conn.dialect.name]
     for start in range(0, len(answers), CHUNK):
         chunk = answers[start : start + CHUNK]
         params: list[Any] = []
@@ -286,21 +303,20 @@ def keep_answers(conn: Connection, answers: Sequence[tuple[str, str, Response]])
                 principal,
                 key,
             )
-        execute(conn, _keep(len(chunk)), params)
+        defer(conn, Part(text, params, (), 6, len(chunk)))
 
 
-@lru_cache(maxsize=64)
-def _keep(count: int) -> str:
-    """The update that keeps ``count`` answers: their values as a table joined by the key
-    (on PostgreSQL and on SQLite, whose ``UPDATE ... FROM`` takes a named ``VALUES`` list)."""
-    row = "(" + ", ".join(["{mark}"] * 6) + ")"
-    return (
-        "WITH v(status, content_type, location, body, principal, k) AS (VALUES "
-        + ", ".join([row] * count)
-        + f") UPDATE {_t.name} SET status = v.status, content_type = v.content_type, "
-        "location = v.location, body = v.body FROM v "
-        f'WHERE {_t.name}.principal = v.principal AND {_t.name}."key" = v.k'
-    )
+_SET = "SET status = v.status, content_type = v.content_type, location = v.location, body = v.body"
+_BY_KEY = 'WHERE api_idempotency.principal = v.principal AND api_idempotency."key" = v.k'
+_KEEP = {
+    "postgresql": f"UPDATE api_idempotency {_SET} FROM (VALUES {{values}}) "
+    f"AS v(status, content_type, location, body, principal, k) {_BY_KEY}",
+    "sqlite": "WITH v(status, content_type, location, body, principal, k) AS "
+    f"(VALUES {{values}}) UPDATE api_idempotency {_SET} FROM v {_BY_KEY}",
+}
+"""The update that keeps answers: their values as a table joined by the key (SQLite's
+``UPDATE ... FROM`` takes a ``VALUES`` list only named in a ``WITH``, which PostgreSQL does
+not take inside the ``WITH`` of a deferred statement)."""
 
 
 _t = api_idempotency

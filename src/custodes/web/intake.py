@@ -8,10 +8,12 @@ body, within the route's size limit (:mod:`custodes.web.limits`), and hands the 
    against the keys registered for the authority named by the ``keyid``
    (``<authority id>/<key id>``), refusing an unknown or revoked key;
 2. asks the Cedar pack whether the authority may perform ``action``;
-3. in one database write: confirms that the authority's record it judged by is still the
+3. in one database write (one statement for every request admitted in the same group
+   commit, on PostgreSQL): confirms that the authority's record it judged by is still the
    stored one, remembers the nonce (a nonce seen before is ``signature_replayed``), counts
    the request against the authority's rate limit, and, for a POST, claims its
-   ``Idempotency-Key`` (:mod:`custodes.web.idempotency`).
+   ``Idempotency-Key`` (:mod:`custodes.web.idempotency`). A request refused there is
+   admitted again alone, a statement for each step, to say why.
 
 The app remembers the authorities it verified requests of (:data:`KnownAuthorities`), so
 that a request reads nothing before its write. What it remembers may be stale (another
@@ -22,8 +24,9 @@ one when its admission committed.
 
 The gate runs where the route runs, after the body was read on the event loop: a GET route
 is a plain function, which FastAPI runs in a worker thread; a POST route runs on the event
-loop's own thread in a greenlet (:mod:`custodes.store.bridge`), blocking for its reads and
-awaiting its commits, so that a request waiting for the writer holds no thread. Handing a
+loop's own thread in a greenlet (:mod:`custodes.store.bridge`), awaiting its commits and,
+on PostgreSQL, the read every submission makes (:meth:`~custodes.store.Store.read_row`), so
+that a request waiting for the database holds no thread. Handing a
 request from one thread to another and back cost more than the gate's own work. A route can
 do nothing for its caller without the :class:`SignedCall` that :meth:`Gate.admit` returns: it
 alone names the authority and holds the body and the claimed Idempotency-Key.
@@ -42,6 +45,8 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -54,13 +59,23 @@ from custodes.model import Authority
 from custodes.policy import authorize
 from custodes.policy.pack import remember
 from custodes.service import Services, record
-from custodes.service.authorities import find_authority_record, records_unchanged
+from custodes.service.authorities import (
+    find_authority_record,
+    records_part,
+    records_unchanged,
+)
 from custodes.store.api_tables import api_nonces, revoked_keys
-from custodes.store.fast import insert_rows
+from custodes.store.fast import CHUNK, Part, insert_part, together
 
 from .context import ApiConfig, config_of, services_of
-from .idempotency import IdempotentCall, claim_together, idempotency_key, request_fingerprint
-from .limits import count_many, count_request
+from .idempotency import (
+    IdempotentCall,
+    claim_part,
+    claimed_all,
+    idempotency_key,
+    request_fingerprint,
+)
+from .limits import count_part, count_request, counted_within
 from .signatures import (
     KeyRevokedError,
     SignatureReplayedError,
@@ -210,11 +225,24 @@ def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None
 def _spend(conn: Connection, verified: Sequence[Verified], now: datetime) -> bool:
     """Remember the nonces of ``verified``, one statement for all: False if one of them was
     spent before."""
+    [spent] = together(conn, [_spend_part(conn, verified)])
+    return _spent_all(conn, verified, spent, now)
+
+
+def _spend_part(conn: Connection, verified: Sequence[Verified]) -> Part:
     rows = [{"key_id": v.keyid, "nonce": v.nonce, "expires_at": v.remember_until}
             for v in verified]  # fmt: skip
-    if len(insert_rows(conn, api_nonces, rows, _SPEND)) != len(rows):
+    return insert_part(conn, api_nonces, rows, _SPEND, ("nonce",))
+
+
+def _spent_all(
+    conn: Connection, verified: Sequence[Verified], spent: Sequence[tuple[Any, ...]], now: datetime
+) -> bool:
+    """After a :func:`_spend_part` ran: whether no nonce was spent before. One request in 16
+    then forgets the spent nonces that expired."""
+    if len(spent) != len(verified):
         return False
-    if any(v.nonce[-1] in "AQgw" for v in verified):  # one request in 16: forget spent nonces
+    if any(v.nonce[-1] in "AQgw" for v in verified):
         conn.execute(_FORGET_NONCES, {"now": now})
     return True
 
@@ -253,10 +281,16 @@ def _admit(
 ) -> None:
     """Confirm the authority's stored ``record``, spend the nonce, count the request, claim
     its key: merged by the store's writer with the other requests at the gate in its batch
-    (:func:`_admit_all`). :class:`_Changed` if the stored record is another."""
+    (:func:`_admit_all`). A request refused there is admitted again alone, a statement for
+    each step (:func:`_admit_exactly`), which raises its own error: :class:`_Changed` if the
+    stored record is another."""
     one = _Admission(verified, authority.id, record, config.authority_rate,
                      config.rate_window, services.clock(), once)  # fmt: skip
-    services.store.writer.submit_merged("web.intake.admit", [one], _admit_all)
+    writer = services.store.writer
+    try:
+        writer.submit_merged("web.intake.admit", [one], _admit_all)
+    except _OneByOne:
+        writer.submit(lambda conn: _admit_exactly(conn, one))
 
 
 class _OneByOne(Exception):
@@ -264,35 +298,50 @@ class _OneByOne(Exception):
 
 
 def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
-    """Every admission in four statements (records, nonces, counts, claims). If any request
-    is refused (a changed record, a spent nonce, a rate passed, a key taken), this raises,
-    and the writer rolls back and admits each request alone, which raises that request's own
-    error to it."""
-    if len(admissions) == 1:
-        [one] = admissions
-        _confirm(conn, admissions)
-        _remember_nonce(conn, one.verified, one.now)
-        count_request(conn, one.bucket, limit=one.limit, window=one.window, now=one.now)
-        if one.once is not None:
-            one.once.claim_in(conn)
-        return [None]
-    now = max(a.now for a in admissions)
+    """Every admission in one statement (records, nonces, counts and claims, the parts of
+    :func:`~custodes.store.fast.together`: one round trip on PostgreSQL), at most
+    :data:`~custodes.store.fast.CHUNK` at a time. If any request is refused (a changed
+    record, a spent nonce, a rate passed, a key taken), this raises :class:`_OneByOne`: the
+    writer rolls back and runs each request alone, and a request refused alone is admitted
+    again by :func:`_admit_exactly`, which raises that request's own error to it."""
     if len({(a.limit, a.window) for a in admissions}) > 1:
         raise _OneByOne
-    try:
-        _confirm(conn, admissions)
-    except _Changed:
-        raise _OneByOne from None
-    if not _spend(conn, [a.verified for a in admissions], now):
-        raise _OneByOne
-    first = admissions[0]
-    buckets = [a.bucket for a in admissions]
-    if not count_many(conn, buckets, limit=first.limit, window=first.window, now=now):
-        raise _OneByOne
-    calls = [a.once for a in admissions if a.once is not None]
-    if calls and not claim_together(conn, calls):
-        raise _OneByOne
+    for start in range(0, len(admissions), CHUNK):
+        _admit_some(conn, admissions[start : start + CHUNK])
     return [None] * len(admissions)
+
+
+def _admit_some(conn: Connection, admissions: Sequence[_Admission]) -> None:
+    seen: dict[str, str] = {}
+    for a in admissions:
+        if seen.setdefault(a.authority_id, a.record) != a.record:
+            raise _OneByOne
+    first, now = admissions[0], max(a.now for a in admissions)
+    verified = [a.verified for a in admissions]
+    buckets = [a.bucket for a in admissions]
+    calls = [a.once for a in admissions if a.once is not None]
+    parts = [records_part(seen), _spend_part(conn, verified),
+             count_part(conn, buckets, window=first.window, now=now)]  # fmt: skip
+    if calls:
+        parts.append(claim_part(conn, calls))
+    records, spent, counted, *claimed = together(conn, parts)
+    within = partial(counted_within, limit=first.limit, window=first.window, now=now)
+    if (
+        dict(records) != seen
+        or not _spent_all(conn, verified, spent, now)
+        or not within(conn, counted, buckets)
+        or (calls and not claimed_all(calls, claimed[0]))
+    ):
+        raise _OneByOne
+
+
+def _admit_exactly(conn: Connection, one: _Admission) -> None:
+    """One admission, a statement for each step, which raises what refuses it."""
+    _confirm(conn, [one])
+    _remember_nonce(conn, one.verified, one.now)
+    count_request(conn, one.bucket, limit=one.limit, window=one.window, now=one.now)
+    if one.once is not None:
+        one.once.claim_in(conn)
 
 
 def _admitted(request: Request, action: str, body: bytes) -> SignedCall:

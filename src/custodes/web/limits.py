@@ -31,14 +31,16 @@ from custodes.errors import RateLimitError
 from custodes.model import MAX_DEMAND_BYTES
 from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
 from custodes.store.api_tables import api_rate_windows
-from custodes.store.fast import insert_rows
+from custodes.store.fast import Part, insert_part, insert_rows, together
 
 __all__ = [
     "BodyLimit",
     "BodyTooLarge",
     "body_limit_for",
     "count_many",
+    "count_part",
     "count_request",
+    "counted_within",
     "window_start",
 ]
 
@@ -130,8 +132,8 @@ def count_many(
     than once), one statement for all: True if every bucket stays within ``limit``. False
     if one passes it: the caller then rolls back and counts each request alone, which says
     which one passed."""
-    counted = _add(conn, Counter(buckets), window_start(now, window))
-    return all(count <= limit for _, count in counted)
+    [counted] = together(conn, [count_part(conn, buckets, window=window, now=now)])
+    return counted_within(conn, counted, buckets, limit=limit, window=window, now=now)
 
 
 def _add(conn: Connection, added: Mapping[str, int], start: int) -> list[tuple[str, int]]:
@@ -140,10 +142,42 @@ def _add(conn: Connection, added: Mapping[str, int], start: int) -> list[tuple[s
     ones."""
     rows = [{"bucket": b, "window": start, "count": k} for b, k in added.items()]
     counted = insert_rows(conn, api_rate_windows, rows, _COUNT_MANY)
+    _forget_old(conn, counted, added, start)
+    return counted
+
+
+def count_part(
+    conn: Connection, buckets: Sequence[str], *, window: timedelta, now: datetime
+) -> Part:
+    """:func:`count_many`'s count as a part of a statement
+    (:func:`~custodes.store.fast.together`); its rows go to :func:`counted_within`."""
+    start = window_start(now, window)
+    rows = [{"bucket": b, "window": start, "count": k} for b, k in Counter(buckets).items()]
+    return insert_part(conn, api_rate_windows, rows, _COUNT_MANY, ("bucket", "count"))
+
+
+def counted_within(
+    conn: Connection,
+    counted: Sequence[tuple[str, int]],
+    buckets: Sequence[str],
+    *,
+    limit: int,
+    window: timedelta,
+    now: datetime,
+) -> bool:
+    """After a :func:`count_part` of ``buckets`` ran: True if every bucket stays within
+    ``limit``, as :func:`count_many` says. Buckets that began a new window forget their
+    old ones."""
+    _forget_old(conn, counted, Counter(buckets), window_start(now, window))
+    return all(count <= limit for _, count in counted)
+
+
+def _forget_old(
+    conn: Connection, counted: Sequence[tuple[str, int]], added: Mapping[str, int], start: int
+) -> None:
     for bucket, count in counted:
         if count == added[bucket]:  # first of a new window: forget the old ones
             conn.execute(_FORGET_WINDOWS, {"b_bucket": bucket, "b_start": start})
-    return counted
 
 
 _COUNT_MANY = (
