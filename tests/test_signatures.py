@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custodes.errors import CustodesError, InputError, SignatureError
+from custodes.web import structured_fields
 from custodes.web.client import (
     AuthorityKey,
     RequestSigner,
@@ -43,6 +44,8 @@ from custodes.web.signatures import (
     verify_request,
 )
 from custodes.web.structured_fields import (
+    InnerList,
+    Item,
     StructuredFieldError,
     format_dictionary,
     parse_dictionary,
@@ -181,6 +184,53 @@ def test_structured_fields_round_trip(text: str) -> None:
 def test_structured_fields_refuse_what_rfc8941_does_not_allow(text: str) -> None:
     with pytest.raises(StructuredFieldError):
         parse_dictionary(text)
+
+
+_CHARS = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12)
+_KEYS = st.from_regex(r"[a-z*][a-z0-9_\-.*]{0,6}", fullmatch=True)
+_VALUES = st.one_of(_CHARS, st.integers(-(10**15) + 1, 10**15 - 1), st.binary(max_size=12),
+                    st.booleans())  # fmt: skip
+_MEMBERS = st.one_of(
+    st.builds(Item, st.binary(max_size=40)),
+    st.builds(
+        InnerList,
+        st.lists(st.builds(Item, _CHARS), max_size=5).map(tuple),
+        st.lists(st.tuples(_KEYS, _VALUES), max_size=5).map(tuple),
+    ),
+)
+_EDITS = st.lists(st.tuples(st.integers(0, 400), st.sampled_from(' ;=,()":\\a1-.?')),
+                  max_size=3)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(_KEYS, _MEMBERS, _EDITS, st.booleans())
+def test_the_quick_reading_of_a_field_is_the_full_one(
+    key: str, member: Item | InnerList, edits: list[tuple[int, str]], cut: bool
+) -> None:
+    """Every signed request's fields are read by a pattern first: whatever it accepts,
+    canonical or edited, it reads exactly as the full RFC 8941 parser does."""
+    text = format_dictionary({key: member})
+    for where, char in edits:
+        at = where % (len(text) + 1)
+        text = text[:at] + (text[at + 1 :] if cut else char + text[at:])
+    quick = structured_fields._quick(text)
+    try:
+        full: object = structured_fields._dictionary(text)
+    except StructuredFieldError:
+        full = None
+    if quick is not None:
+        assert quick == full
+    if full is None:
+        with pytest.raises(StructuredFieldError):
+            parse_dictionary(text)
+    else:
+        assert parse_dictionary(text) == full
+
+
+def test_a_signed_requests_fields_take_the_quick_reading() -> None:
+    fields = dict(_headers())
+    for name in ("signature-input", "signature", "content-digest"):
+        assert structured_fields._quick(fields[name]) is not None, name
 
 
 def test_content_digest_round_trip() -> None:
