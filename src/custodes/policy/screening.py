@@ -55,7 +55,6 @@ policy. The same pack and the same input give the same findings in the same orde
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable, Hashable, Mapping
@@ -427,7 +426,7 @@ def evaluate(
     if check_schema:
         entities = s.layer_entities(classes) + s.demand_entities()
         validated = pack.entities.store(entities, schema=pack.schema)
-        store = functools.cache(lambda: validated)
+        store = _Once(lambda: validated)
         answers = _decide(pack, store, asks, pack.schema)
     else:
         layer_key = s.layer_key(classes)
@@ -438,7 +437,7 @@ def evaluate(
             layer = pack.entities.layer(layer_key, lambda: s.layer_entities(classes))
             return pack.entities.store(mine, layer)
 
-        store = functools.cache(build)  # on first use: a screening answered from memory makes none
+        store = _Once(build)  # on first use: a screening answered from memory makes none
         answers = _decide(pack, store, asks, None, _Judged(pack, layer_key, mine[0], attrs))
     schema = pack.schema if check_schema else None
     findings = [f for ask, fs in answers if ask.target is None for f in fs]
@@ -451,11 +450,27 @@ def evaluate(
         return findings + [f for ask, fs in answers if ask.target is not None for f in fs]
     classes, target_asks = s.target_classes()
     if target_asks:
-        more = functools.cache(
-            lambda: pack.entities.store(s.later_entities(classes), store(), schema=schema)
-        )
+        more = _Once(lambda: pack.entities.store(s.later_entities(classes), store(), schema=schema))
         findings += [f for _, fs in _decide(pack, more, target_asks, schema) for f in fs]
     return findings
+
+
+class _Once:
+    """``make()``, made on the first call and kept (``functools.cache`` builds a whole
+    cache for each screening, which cost more than the rest of this)."""
+
+    __slots__ = ("_made", "_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._made = False
+        self._value: Any = None
+
+    def __call__(self) -> Any:
+        if not self._made:
+            self._value = self._make()
+            self._made = True
+        return self._value
 
 
 _MAX_VERDICTS = 4096
