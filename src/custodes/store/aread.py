@@ -13,6 +13,7 @@ it is called under the bridge: the loop serves other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -22,6 +23,11 @@ import psycopg
 from custodes.errors import StorageError
 
 __all__ = ["AsyncReads"]
+
+log = logging.getLogger(__name__)
+
+_UNREADABLE = "the database could not be read just now; try again"
+"""What a caller is told (the driver's own message, which names the server, is logged)."""
 
 
 class AsyncReads:
@@ -45,7 +51,8 @@ class AsyncReads:
                 row = await cursor.fetchone()
         except psycopg.Error as exc:
             await self._drop(conn)
-            raise StorageError(f"database error: {exc}") from exc
+            log.warning("awaited read failed error=%s", exc)
+            raise StorageError(_UNREADABLE) from exc
         except BaseException:  # cancelled mid-read: the session's state is unknown
             await self._drop(conn)
             raise
@@ -89,7 +96,8 @@ class AsyncReads:
             conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
             await conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         except psycopg.Error as exc:
-            raise StorageError(f"database error: {exc}") from exc
+            log.warning("awaited read could not connect error=%s", exc)
+            raise StorageError(_UNREADABLE) from exc
         return conn
 
     def _give(self, conn: psycopg.AsyncConnection[Any]) -> None:
