@@ -26,10 +26,10 @@ The gate runs where the route runs, after the body was read on the event loop: a
 is a plain function, which FastAPI runs in a worker thread; a POST route runs on the event
 loop's own thread in a greenlet (:mod:`custodes.store.bridge`), awaiting its commits and,
 on PostgreSQL, the read every submission makes (:meth:`~custodes.store.Store.read_row`), so
-that a request waiting for the database holds no thread. Handing a
-request from one thread to another and back cost more than the gate's own work. A route can
-do nothing for its caller without the :class:`SignedCall` that :meth:`Gate.admit` returns: it
-alone names the authority and holds the body and the claimed Idempotency-Key.
+that a request waiting for the database holds no thread. Handing a request from one thread
+to another and back cost more than the gate's own work. A route can do nothing for its
+caller without the :class:`SignedCall` that :meth:`Gate.admit` returns: it alone names the
+authority and holds the body and the claimed Idempotency-Key.
 
 Every request of the authority API refused as malformed, oversized, unauthenticated or not
 permitted (400, 401, 403, 413, 415, 422) is recorded in the log as ``request.refused`` with
