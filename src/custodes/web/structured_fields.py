@@ -231,12 +231,12 @@ def _dictionary(text: str) -> dict[str, Item | InnerList]:
 
 
 _CHARS = r"[ !#-\[\]-~]*"
-_QUICK_BYTES = re.compile(r"([a-z*][a-z0-9_\-.*]*)=:([A-Za-z0-9+/=]*):")
+_QUICK_BYTES = re.compile(rf"({_KEY.pattern})=:({_B64.pattern}):")
 _QUICK_LIST = re.compile(
-    rf'([a-z*][a-z0-9_\-.*]*)=\(((?:"{_CHARS}"(?: "{_CHARS}")*)?)\)'
-    rf'((?:;[a-z*][a-z0-9_\-.*]*=(?:-?[0-9]{{1,15}}|"{_CHARS}"))*)'
+    rf'({_KEY.pattern})=\(((?:"{_CHARS}"(?: "{_CHARS}")*)?)\)'
+    rf'((?:;{_KEY.pattern}=(?:{_INT.pattern}|"{_CHARS}"))*)'
 )
-_QUICK_PARAM = re.compile(rf';([a-z*][a-z0-9_\-.*]*)=(?:(-?[0-9]{{1,15}})|"({_CHARS})")')
+_QUICK_PARAM = re.compile(rf';({_KEY.pattern})=(?:({_INT.pattern})|"({_CHARS})")')
 _QUICK_ITEM = re.compile(rf'"({_CHARS})"')
 
 
