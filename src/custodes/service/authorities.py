@@ -54,7 +54,7 @@ from custodes.model import (
     parse_authority,
 )
 from custodes.store.demand_tables import authorities
-from custodes.store.fast import CHUNK, Part, execute, select_in
+from custodes.store.fast import CHUNK, Part, execute, together
 
 from . import Services, record
 from .staff import load_staff, permit
@@ -93,7 +93,8 @@ def records_unchanged(conn: Connection, seen: Mapping[str, str]) -> bool:
     """Whether each authority ``seen`` names is stored with exactly the record given (a
     use-case that judged them before its transaction confirms it inside, one statement for
     at most :data:`~custodes.store.fast.CHUNK` of them)."""
-    return dict(select_in(conn, _RECORDS, list(seen))) == seen
+    [stored] = together(conn, [records_part(seen)])
+    return dict(stored) == seen
 
 
 def records_part(seen: Mapping[str, str]) -> Part:

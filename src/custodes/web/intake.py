@@ -211,22 +211,16 @@ class _Changed(Exception):
     """The record an admission was judged by is not the stored one (any more)."""
 
 
-def _confirm(conn: Connection, admissions: Sequence[_Admission]) -> None:
-    """Raise :class:`_Changed` unless each admission's authority is stored as it saw it."""
-    if not records_unchanged(conn, {a.authority_id: a.record for a in admissions}):
+def _confirm(conn: Connection, one: _Admission) -> None:
+    """Raise :class:`_Changed` unless the admission's authority is stored as it saw it."""
+    if not records_unchanged(conn, {one.authority_id: one.record}):
         raise _Changed
 
 
 def _remember_nonce(conn: Connection, verified: Verified, now: datetime) -> None:
-    if not _spend(conn, [verified], now):
+    [spent] = together(conn, [_spend_part(conn, [verified])])
+    if not _spent_all(conn, [verified], spent, now):
         raise SignatureReplayedError("this request was received before (its nonce is spent)")
-
-
-def _spend(conn: Connection, verified: Sequence[Verified], now: datetime) -> bool:
-    """Remember the nonces of ``verified``, one statement for all: False if one of them was
-    spent before."""
-    [spent] = together(conn, [_spend_part(conn, verified)])
-    return _spent_all(conn, verified, spent, now)
 
 
 def _spend_part(conn: Connection, verified: Sequence[Verified]) -> Part:
@@ -337,7 +331,7 @@ def _admit_some(conn: Connection, admissions: Sequence[_Admission]) -> None:
 
 def _admit_exactly(conn: Connection, one: _Admission) -> None:
     """One admission, a statement for each step, which raises what refuses it."""
-    _confirm(conn, [one])
+    _confirm(conn, one)
     _remember_nonce(conn, one.verified, one.now)
     count_request(conn, one.bucket, limit=one.limit, window=one.window, now=one.now)
     if one.once is not None:

@@ -31,7 +31,7 @@ from custodes.errors import RateLimitError
 from custodes.model import MAX_DEMAND_BYTES
 from custodes.service.lifecycle import MAX_DOCUMENT_BYTES
 from custodes.store.api_tables import api_rate_windows
-from custodes.store.fast import Part, insert_part, insert_rows, together
+from custodes.store.fast import Part, insert_part, together
 
 __all__ = [
     "BodyLimit",
@@ -113,8 +113,10 @@ def count_request(
     """Count one request against ``bucket`` inside the caller's write; returns the count so far
     this window, or raises ``RateLimitError`` once it passes ``limit``."""
     start = window_start(now, window)
-    [(_, counted)] = _add(conn, {bucket: 1}, start)
-    count = int(counted)
+    [counted] = together(conn, [count_part(conn, [bucket], window=window, now=now)])
+    _forget_old(conn, counted, {bucket: 1}, start)
+    [(_, counted_so_far)] = counted
+    count = int(counted_so_far)
     if count > limit:
         seconds = max(1, int(window.total_seconds()))
         retry = start + seconds - int(now.astimezone(UTC).timestamp())
@@ -134,16 +136,6 @@ def count_many(
     which one passed."""
     [counted] = together(conn, [count_part(conn, buckets, window=window, now=now)])
     return counted_within(conn, counted, buckets, limit=limit, window=window, now=now)
-
-
-def _add(conn: Connection, added: Mapping[str, int], start: int) -> list[tuple[str, int]]:
-    """Add ``added`` requests to each bucket's window beginning at ``start``, one statement
-    for all; each bucket's count so far. A bucket that begins a new window forgets its old
-    ones."""
-    rows = [{"bucket": b, "window": start, "count": k} for b, k in added.items()]
-    counted = insert_rows(conn, api_rate_windows, rows, _COUNT_MANY)
-    _forget_old(conn, counted, added, start)
-    return counted
 
 
 def count_part(
