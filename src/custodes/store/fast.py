@@ -166,12 +166,8 @@ def defer_rows(
     if conn.dialect.name != "postgresql":
         _insert(conn, table, rows, clause)
         return
-    columns = tuple(rows[0])
-    head, processors = _plan(conn.dialect, table, columns)
-    queue = conn.info.setdefault(_DEFERRED, [])
-    tail = " " + clause if clause else ""
-    for chunk, values in _chunks(table, columns, processors, rows):
-        queue.append((Part(head + "{values}" + tail, values, (), len(columns), len(chunk)), None))
+    for start in range(0, len(rows), CHUNK):
+        defer(conn, insert_part(conn, table, rows[start : start + CHUNK], clause))
 
 
 Check = Callable[[list[tuple[Any, ...]]], None]

@@ -256,9 +256,8 @@ class Writer:
             self._conn = self._engine.connect()
         conn = self._conn
         try:
-            with (
-                conn.begin()
-            ):  # the engine sends deferred inserts at commit, drops them on rollback
+            # The engine sends deferred inserts at commit, and drops them on rollback.
+            with conn.begin():
                 yield conn
         except _RolledBack:
             if conn.invalidated:
