@@ -42,7 +42,7 @@ import custodes.migrations
 from custodes.errors import MigrationError, StorageError
 from custodes.store.aread import AsyncReads
 from custodes.store.bridge import bridged, wait_for
-from custodes.store.fast import discard_deferred, execute, flush_deferred
+from custodes.store.fast import discard_deferred, execute, flush_deferred, mark
 from custodes.store.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,8 @@ class Store:
         the loop serves other requests meanwhile; elsewhere it is a :meth:`read`."""
         if self.read_engine.dialect.name == "postgresql" and bridged():
             reads = self._reads_of(asyncio.get_running_loop())
-            return wait_for(asyncio.ensure_future(reads.row(sql.format(mark="%s"), params)))
+            text = sql.format(mark=mark(self.read_engine.dialect))
+            return wait_for(asyncio.ensure_future(reads.row(text, params)))
         with self.read() as conn:
             return execute(conn, sql, params)
 

@@ -56,7 +56,7 @@ from custodes.service import Services
 from custodes.service.demands import amend_demand, withdraw_demand
 from custodes.service.lifecycle import DemandRecord, get_demand
 from custodes.service.production import Production, download, get_production, productions_of
-from custodes.service.screening import receive_and_screen, screen_demand, volume, volume_query
+from custodes.service.screening import receive_and_screen, screen_demand, volume_query
 from custodes.store.api_tables import staged_documents
 from custodes.store.bridge import run_bridged
 from custodes.store.fast import execute
@@ -120,10 +120,11 @@ def _staged_and_volume(services: Services, owner: str, demand: Demand) -> tuple[
     and its authority's volume (:func:`~custodes.service.screening.volume`), in one read."""
     sha256 = demand.instrument.document_sha256
     store = services.store
-    if sha256 is None:
-        with store.read() as conn:
-            return None, volume(services, conn, demand)
     named, params = volume_query(services, store.read_engine.dialect, demand)
+    if sha256 is None:
+        row = store.read_row("SELECT " + named, params)
+        assert row is not None
+        return None, int(row[0])
     row = store.read_row(f"SELECT {named}," + _STAGED, [*params, owner, sha256])
     if row is None:
         raise _not_uploaded(sha256)
