@@ -54,16 +54,32 @@ def pg_schema_url() -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def fresh_database(backend: str, directory: Path) -> Iterator[str]:
+    """A URL of a new, empty database on ``backend``: a SQLite file in ``directory``, or a
+    fresh PostgreSQL schema (dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{directory / 'custodes.db'}"
+        return
+    with _fresh_schema(_pg_base_or_skip()) as url:
+        yield url
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def module_backend(request: pytest.FixtureRequest) -> str:
+    """Each backend once per test module, for a module's fixtures to make databases on
+    (:func:`fresh_database`) when one module needs several."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture(scope="module")
 def module_database_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    module_backend: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """As ``database_url``, but one database per test module (for suites that build an
     expensive world once and run many requests against it)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'custodes.db'}"
-        return
-    with _fresh_schema(_pg_base_or_skip()) as url:
+    with fresh_database(module_backend, tmp_path_factory.mktemp("db")) as url:
         yield url
 
 

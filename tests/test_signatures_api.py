@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from conftest import fresh_database
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.errors import RateLimitError
 from custodes.events import parse_event
@@ -66,6 +67,7 @@ class World:
     services: Services
     http: TestClient
     key: AuthorityKey
+    database_url: str
 
     def send(self, headers: dict[str, str], body: bytes = BODY) -> tuple[int, dict[str, object]]:
         r = self.http.post("/v1/demands", content=body, headers=headers)
@@ -83,25 +85,33 @@ class World:
             return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
 
 
-@pytest.fixture(scope="module")
-def world(module_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    data = tmp_path_factory.mktemp("data")
-    init_data_dir(data, "sig.test/log")
-    build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
-    dep = open_deployment(load_settings(data, database_url=module_database_url))
-    platform = ReferencePlatform(data / "platform.db")
-    services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
-    register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
-    key = AuthorityKey.generate("us-fbi")
-    authority = Authority(
-        "us-fbi", "FBI", AuthorityKind.POLICE, "US", keys=(key.verification_key(),)
-    )
-    register_authority(services, authority, by="admin")
-    app = create_app(dep, services=services, config=ApiConfig(authority_rate=10_000))
-    with TestClient(app) as http:
-        yield World(dep, services, http, key)
-    platform.close()
-    dep.close()
+@pytest.fixture(scope="module", params=["direct", "routed"])
+def world(
+    request: pytest.FixtureRequest,
+    module_backend: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[World]:
+    """Each case against the app as served (its busiest routes served directly) and with
+    FastAPI routing every route: the signature checks answer alike."""
+    with fresh_database(module_backend, tmp_path_factory.mktemp("db")) as database_url:
+        data = tmp_path_factory.mktemp("data")
+        init_data_dir(data, "sig.test/log")
+        build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
+        dep = open_deployment(load_settings(data, database_url=database_url))
+        platform = ReferencePlatform(data / "platform.db")
+        services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
+        register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
+        key = AuthorityKey.generate("us-fbi")
+        authority = Authority(
+            "us-fbi", "FBI", AuthorityKind.POLICE, "US", keys=(key.verification_key(),)
+        )
+        register_authority(services, authority, by="admin")
+        config = ApiConfig(authority_rate=10_000)
+        app = create_app(dep, services=services, config=config, direct=request.param == "direct")
+        with TestClient(app) as http:
+            yield World(dep, services, http, key, database_url)
+        platform.close()
+        dep.close()
 
 
 def _signed(
@@ -187,10 +197,10 @@ def test_a_replayed_request_is_refused(world: World) -> None:
 
 
 def test_a_replay_through_another_server_process_is_refused(
-    world: World, module_database_url: str
+    world: World,
 ) -> None:
     """Two apps with stores of their own over one database stand for two processes."""
-    other_store = open_store(module_database_url)
+    other_store = open_store(world.database_url)
     try:
         other = Services(
             other_store, Ledger(other_store), world.services.pack,
@@ -221,7 +231,7 @@ def test_a_revoked_key_is_refused_as_revoked(world: World) -> None:
 
 
 def test_an_authority_suspended_through_another_process_is_refused_at_once(
-    world: World, module_database_url: str
+    world: World,
 ) -> None:
     """The app remembers the authorities it verified requests of; a suspension made through
     another server process is not told to it, yet its next request of that authority is
@@ -238,7 +248,7 @@ def test_an_authority_suspended_through_another_process_is_refused_at_once(
         return (*world.send(headers), nonce)
 
     assert send("usms-1")[0] == 201  # now remembered by the app
-    other_store = open_store(module_database_url)
+    other_store = open_store(world.database_url)
     try:
         other = Services(other_store, Ledger(other_store), world.services.pack,
                          world.services.platform, clock=lambda: NOW)  # fmt: skip

@@ -26,9 +26,10 @@ from custodes.policy import load_pack
 from custodes.service import Services
 from custodes.service.gateway import AccessGateway
 from custodes.web.account import account_router
-from custodes.web.authority_api import authority_router
+from custodes.web.authority_api import DIRECT, authority_router
 from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
+from custodes.web.direct import DirectRoutes
 from custodes.web.intake import KnownAuthorities, refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
@@ -85,8 +86,11 @@ def create_app(
     *,
     services: Services | None = None,
     config: ApiConfig | None = None,
+    direct: bool = True,
 ) -> FastAPI:
-    """The app over ``deployment``; ``services`` and ``config`` default as the module says."""
+    """The app over ``deployment``; ``services`` and ``config`` default as the module says.
+    ``direct`` serves the authority API's busiest routes without FastAPI's router
+    (:mod:`custodes.web.direct`); without it, FastAPI routes them as every other route."""
     owned = services is None
     services = services or default_services(deployment)
     config = config or ApiConfig.from_env()
@@ -111,6 +115,8 @@ def create_app(
     app.state.problem_listener = refusal_listener
     known: KnownAuthorities = {}
     app.state.known_authorities = known
+    if direct:  # added first: inside the body limit
+        app.add_middleware(DirectRoutes, routes=DIRECT)
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))
     install_problem_handlers(app)
     for router in routers(deployment):

@@ -60,6 +60,7 @@ from custodes.service.screening import receive_and_screen, screen_demand, volume
 from custodes.store.api_tables import staged_documents
 from custodes.store.bridge import run_bridged
 from custodes.store.fast import execute
+from custodes.web.direct import Direct
 
 from .context import services_of
 from .idempotency import Keeping
@@ -237,7 +238,8 @@ def _status_response(
     )  # fmt: skip
 
 
-Submitting = Annotated[Gate, Depends(signed("demand.submit"))]
+_SUBMITTING = signed("demand.submit")
+Submitting = Annotated[Gate, Depends(_SUBMITTING)]
 Reading = Annotated[Gate, Depends(signed("demand.status"))]
 Answering = Annotated[Gate, Depends(signed("demand.answer_clarification"))]
 Withdrawing = Annotated[Gate, Depends(signed("demand.withdraw"))]
@@ -387,12 +389,14 @@ def _on_the_loop(endpoint: Callable[..., Response]) -> Callable[..., Awaitable[R
 
 _BINARY = {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}
 _SIGNED = (400, 401, 403, 413, 422, 429)
+_UPLOAD = _on_the_loop(upload_document)
+_SUBMIT = _on_the_loop(submit_demand)
 ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
-    ("POST", "/documents", _on_the_loop(upload_document), {
+    ("POST", "/documents", _UPLOAD, {
         "status_code": 201, "response_model": DocumentReceipt,
         "responses": problems(*_SIGNED, 409),
         "openapi_extra": {"requestBody": {"required": True, "content": _BINARY}}}),
-    ("POST", "/demands", _on_the_loop(submit_demand), {
+    ("POST", "/demands", _SUBMIT, {
         "status_code": 201, "response_model": DemandStatus,
         "responses": problems(*_SIGNED, 409, 415),
         "openapi_extra": _json_body(DemandBody, MAX_DEMAND_BYTES)}),
@@ -414,8 +418,18 @@ ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
 """Every route of the authority API: method, path, endpoint, FastAPI options."""
 
 
+PREFIX = "/v1"
+
+DIRECT = {
+    PREFIX + "/documents": Direct(_SUBMITTING, _UPLOAD),
+    PREFIX + "/demands": Direct(_SUBMITTING, _SUBMIT),
+}
+"""The routes of :data:`ROUTES` that :class:`~custodes.web.direct.DirectRoutes` serves
+without FastAPI's router: the busiest, whose only dependency is the gate."""
+
+
 def authority_router() -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["authority"])
+    router = APIRouter(prefix=PREFIX, tags=["authority"])
     for method, path, endpoint, options in ROUTES:
         router.add_api_route(path, endpoint, methods=[method], **options)
     return router
