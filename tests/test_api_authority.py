@@ -316,29 +316,62 @@ def test_demands_submitted_together_each_keep_their_own_answer(world: World) -> 
     assert world.demand_count() == before + n
 
 
-def test_an_answer_given_after_the_one_transaction_failed_is_kept(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The authority is suspended between judging its demand and storing it: the one
-    transaction fails, receiving then screening refuse the demand, and a retry with the same
-    key gets that answer."""
+def _suspending(world: World, monkeypatch: pytest.MonkeyPatch, authority: str) -> None:
+    """From now on, judging a demand first suspends ``authority`` if it is active."""
     judge = screening._judge
 
     def judge_then_suspend(*args: Any, **kwargs: Any) -> Any:
         judged = judge(*args, **kwargs)
-        if get_authority(world.services, "us-dea").is_active:
-            suspend_authority(world.services, "us-dea", by="admin", reason="an audit")
+        if get_authority(world.services, authority).is_active:
+            suspend_authority(world.services, authority, by="admin", reason="an audit")
         return judged
 
-    client = world.authority("us-dea")
-    body = disclosure(document_sha256=_upload(client))
     monkeypatch.setattr(screening, "_judge", judge_then_suspend)
-    first = client.post_json("/v1/demands", body, idempotency_key="suspended-1")
+
+
+def test_an_answer_given_after_the_one_transaction_failed_is_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The authority is suspended between the admission and the storing of its demand
+    (sent with a charset, the request is admitted first and then stored, step by step): the
+    one transaction fails, receiving then screening refuse the demand, and a retry with the
+    same key gets that answer."""
+    client = world.authority("us-dea")
+    body = json.dumps(disclosure(document_sha256=_upload(client))).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    _suspending(world, monkeypatch, "us-dea")
+    first = client.request(
+        "POST", "/v1/demands", content=body, headers=headers, idempotency_key="suspended-1"
+    )
     monkeypatch.undo()
     reinstate_authority(world.services, "us-dea", by="admin")
     assert first.status_code == 201 and first.json()["state"] == "refused"
-    second = client.post_json("/v1/demands", body, idempotency_key="suspended-1")
+    second = client.request(
+        "POST", "/v1/demands", content=body, headers=headers, idempotency_key="suspended-1"
+    )
     assert second.json() == first.json() and second.headers["idempotent-replayed"] == "true"
+
+
+def test_an_authority_suspended_before_its_demand_is_stored_is_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A demand is admitted in the transaction that stores it: the authority suspended while
+    it was judged is refused on its record as stored then, nothing of the request is kept,
+    and its key is free for a retry once the authority is reinstated."""
+    client = world.authority("us-dea")
+    body = disclosure(document_sha256=_upload(client))
+    before, start = world.demand_count(), world.services.ledger.size()
+    _suspending(world, monkeypatch, "us-dea")
+    first = client.post_json("/v1/demands", body, idempotency_key="suspended-2")
+    monkeypatch.undo()
+    assert first.status_code == 403 and first.json()["code"] == "forbidden"
+    assert world.demand_count() == before
+    kinds = [(e.kind, e.facts.get("error_code")) for e in world.events_since(start)]
+    assert kinds[-1] == ("request.refused", "forbidden")
+    reinstate_authority(world.services, "us-dea", by="admin")
+    second = client.post_json("/v1/demands", body, idempotency_key="suspended-2")
+    assert second.status_code == 201 and "idempotent-replayed" not in second.headers
+    assert world.demand_count() == before + 1
 
 
 J = "application/json"
@@ -409,6 +442,26 @@ def test_an_authority_over_its_rate_is_told_when_to_retry(world: World) -> None:
         assert r.json()["code"] == "rate_limited" and 1 <= int(r.headers["retry-after"]) <= 60
         world.clock.now = NOW.replace(hour=13, minute=1)
         assert client.get("/v1/demands").status_code == 200
+    finally:
+        world.clock.now = NOW
+
+
+def test_submissions_over_the_rate_are_refused_and_store_nothing(world: World) -> None:
+    """A submission is counted in the transaction that stores it: the one over the rate is
+    refused, and stores nothing."""
+    limited = create_app(
+        world.app.state.deployment, services=world.services,
+        config=replace(ApiConfig(), authority_rate=2),
+    )  # fmt: skip
+    world.clock.now = NOW.replace(hour=14)  # a fresh window
+    try:
+        with TestClient(limited) as http:
+            client = SignedClient(http, RequestSigner(world.keys["gb-met"], world.clock), BASE)
+            before = world.demand_count()
+            answers = [client.post_json("/v1/demands", disclosure()) for _ in range(3)]
+            assert [r.status_code for r in answers] == [201, 201, 429]
+            assert answers[2].json()["code"] == "rate_limited"
+            assert world.demand_count() == before + 2
     finally:
         world.clock.now = NOW
 

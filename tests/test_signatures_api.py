@@ -206,11 +206,11 @@ def test_a_replay_through_another_server_process_is_refused(
             other_store, Ledger(other_store), world.services.pack,
             world.services.platform, clock=lambda: NOW,
         )  # fmt: skip
-        second = TestClient(create_app(world.deployment, services=other))
-        headers = _signed(world)
-        assert world.send(headers)[0] == 201
-        r = second.post("/v1/demands", content=BODY, headers=headers)
-        assert r.status_code == 401 and r.json()["code"] == "signature_replayed"
+        with TestClient(create_app(world.deployment, services=other)) as second:
+            headers = _signed(world)
+            assert world.send(headers)[0] == 201
+            r = second.post("/v1/demands", content=BODY, headers=headers)
+            assert r.status_code == 401 and r.json()["code"] == "signature_replayed"
     finally:
         other_store.close()
 

@@ -369,6 +369,7 @@ def receive_and_screen(
     sender: Authority | None = None,
     answer: Callable[[DemandRecord], Together] | None = None,
     named: int | None = None,
+    fall_back: bool = True,
 ) -> DemandRecord:
     """Receive a demand sent through the signed API and screen it at once, as the API does
     with every demand: :func:`~custodes.service.demands.receive_demand` and
@@ -385,7 +386,8 @@ def receive_and_screen(
     anything fails (``CustodesError``), nothing was stored, and the two use-cases run one
     after the other instead, without ``answer``: a demand that cannot be received is refused
     with their error; one that was received but cannot be screened stays ``received``, for
-    staff to screen."""
+    staff to screen. Without ``fall_back``, the failure is raised instead (whatever
+    ``answer``'s work raised too), and the caller goes another way."""
     try:
         checked = with_document(demand, document)
         authority = sender if sender is not None and sender.id == checked.authority_id else None
@@ -409,6 +411,8 @@ def receive_and_screen(
         ready = _Ready(services, new, outcome.state, values, (new.event, *outcome.events), more)
         services.store.writer.submit_merged("service.receive_and_screen", [ready], _store_all)
     except CustodesError:
+        if not fall_back:
+            raise
         return _receive_then_screen(services, demand, signature, document, body)
     return record
 

@@ -64,7 +64,14 @@ from custodes.web.direct import Direct
 
 from .context import services_of
 from .idempotency import Keeping
-from .intake import Gate, SignedCall, UnsupportedMediaTypeError, signed
+from .intake import (
+    AdmitAlone,
+    Admitting,
+    Gate,
+    SignedCall,
+    UnsupportedMediaTypeError,
+    signed,
+)
 from .listing import DEFAULT_LIMIT, MAX_LIMIT, demand_page
 from .schemas import (
     DemandBody,
@@ -260,6 +267,9 @@ def upload_document(gate: Submitting, request: Request) -> Response:
 
 def submit_demand(gate: Submitting, request: Request) -> Response:
     """Submit a demand; it is recorded, screened, and its status answered."""
+    at_once = _submit_at_once(gate, request)
+    if at_once is not None:
+        return at_once
     call = gate.admit()
     services = services_of(request)
     _check_json(request)
@@ -267,12 +277,8 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
     assert once is not None
 
     def operation() -> Response:
-        raw = read_json(call.body, limit=MAX_DEMAND_BYTES)
-        demand = parse_demand(
-            raw, id=new_demand_id(), authority_id=call.authority.id, received_at=services.clock()
-        )
-        owner = "authority:" + call.authority.id
-        document, named = _staged_and_volume(services, owner, demand)
+        demand = _parsed(services, call)
+        document, named = _staged_and_volume(services, "authority:" + call.authority.id, demand)
         answered: list[tuple[DemandRecord, Response]] = []
 
         def answer(record: DemandRecord) -> Keeping:
@@ -290,6 +296,42 @@ def submit_demand(gate: Submitting, request: Request) -> Response:
         return _status_response(services, record, 201, new=True)
 
     return once.run(operation)
+
+
+def _parsed(services: Services, call: SignedCall) -> Demand:
+    raw = read_json(call.body, limit=MAX_DEMAND_BYTES)
+    return parse_demand(
+        raw, id=new_demand_id(), authority_id=call.authority.id, received_at=services.clock()
+    )
+
+
+def _submit_at_once(gate: Gate, request: Request) -> Response | None:
+    """The common case in one transaction: a well-formed demand, admitted (nonce, rate,
+    Idempotency-Key) with its own storing, its answer kept with it. None when the gate's
+    checks could not judge by what the app remembers, or when anything refused the request
+    or failed after them: nothing was written then, and :func:`submit_demand` admits the
+    request first and goes on step by step, which answers with the refusal (in the order the
+    steps give) or stores the demand. A request the gate's checks refuse is refused here."""
+    checked = gate.check()
+    if checked is None or request.headers.get("content-type") != "application/json":
+        return None
+    services, call = services_of(request), checked.call
+    answered: list[Response] = []
+
+    def answer(record: DemandRecord) -> Admitting:
+        answered.append(_status_response(services, record, 201, new=True))
+        return checked.admitting(answered[-1])
+
+    try:
+        demand = _parsed(services, call)
+        document, named = _staged_and_volume(services, "authority:" + call.authority.id, demand)
+        receive_and_screen(
+            services, demand, signature=SignatureStatus.VALID, document=document,
+            body=call.body, sender=call.authority, answer=answer, named=named, fall_back=False,
+        )  # fmt: skip
+    except (CustodesError, AdmitAlone):
+        return None
+    return answered[-1]
 
 
 def list_demands(

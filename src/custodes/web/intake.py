@@ -15,6 +15,16 @@ body, within the route's size limit (:mod:`custodes.web.limits`), and hands the 
    ``Idempotency-Key`` (:mod:`custodes.web.idempotency`). A request refused there is
    admitted again alone, a statement for each step, to say why.
 
+A demand submission (``POST /v1/demands``) usually takes step 3 in the transaction that
+stores the demand instead (:meth:`Gate.check`, then :class:`Admitting`): it is verified and
+authorized, then parsed, read for, screened and encoded, and its admission, its demand,
+its events and its kept answer commit together, one commit instead of two. If anything
+refuses it or fails on the way, nothing of that transaction was written, and the route
+admits it as above and goes on step by step, so that a refused request gets the very
+answer, in the order of the steps, that it would have got. A request refused at step 3
+(a replayed nonce, a rate passed, a key taken) has then been screened for nothing: the
+price of sparing every accepted demand a commit.
+
 The app remembers the authorities it verified requests of (:data:`KnownAuthorities`), so
 that a request reads nothing before its write. What it remembers may be stale (another
 server process revoked a key, or suspended the authority): the write of step 3 then finds a
@@ -49,7 +59,7 @@ from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
@@ -70,6 +80,7 @@ from custodes.store.fast import CHUNK, Part, insert_part, together
 from .context import ApiConfig, config_of, services_of
 from .idempotency import (
     IdempotentCall,
+    Keeping,
     claim_part,
     claimed_all,
     idempotency_key,
@@ -87,6 +98,9 @@ from .signatures import (
 
 __all__ = [
     "REFUSALS",
+    "AdmitAlone",
+    "Admitting",
+    "Checked",
     "Gate",
     "KnownAuthorities",
     "SignedCall",
@@ -283,23 +297,25 @@ def _admit(
     writer = services.store.writer
     try:
         writer.submit_merged("web.intake.admit", [one], _admit_all)
-    except _OneByOne:
+    except AdmitAlone:
         writer.submit(lambda conn: _admit_exactly(conn, one))
 
 
-class _OneByOne(Exception):
-    """Some request of a merged admission is refused: admit each alone, to say which."""
+class AdmitAlone(Exception):
+    """Some request of a merged admission is refused: admit each alone, to say which. A
+    request admitted in its operation's transaction (:class:`Admitting`) that gets this was
+    not admitted, and nothing of the transaction was written."""
 
 
 def _admit_all(conn: Connection, admissions: list[_Admission]) -> list[None]:
     """Every admission in one statement (records, nonces, counts and claims, the parts of
     :func:`~custodes.store.fast.together`: one round trip on PostgreSQL), at most
     :data:`~custodes.store.fast.CHUNK` at a time. If any request is refused (a changed
-    record, a spent nonce, a rate passed, a key taken), this raises :class:`_OneByOne`: the
+    record, a spent nonce, a rate passed, a key taken), this raises :class:`AdmitAlone`: the
     writer rolls back and runs each request alone, and a request refused alone is admitted
     again by :func:`_admit_exactly`, which raises that request's own error to it."""
     if len({(a.limit, a.window) for a in admissions}) > 1:
-        raise _OneByOne
+        raise AdmitAlone
     for start in range(0, len(admissions), CHUNK):
         _admit_some(conn, admissions[start : start + CHUNK])
     return [None] * len(admissions)
@@ -309,7 +325,7 @@ def _admit_some(conn: Connection, admissions: Sequence[_Admission]) -> None:
     seen: dict[str, str] = {}
     for a in admissions:
         if seen.setdefault(a.authority_id, a.record) != a.record:
-            raise _OneByOne
+            raise AdmitAlone
     first, now = admissions[0], max(a.now for a in admissions)
     verified = [a.verified for a in admissions]
     buckets = [a.bucket for a in admissions]
@@ -326,7 +342,7 @@ def _admit_some(conn: Connection, admissions: Sequence[_Admission]) -> None:
         or not within(conn, counted, buckets)
         or (calls and not claimed_all(calls, claimed[0]))
     ):
-        raise _OneByOne
+        raise AdmitAlone
 
 
 def _admit_exactly(conn: Connection, one: _Admission) -> None:
@@ -338,45 +354,98 @@ def _admit_exactly(conn: Connection, one: _Admission) -> None:
         one.once.claim_in(conn)
 
 
+def _checked(
+    request: Request, action: str, body: bytes, *, fresh: bool
+) -> tuple[Verified, Authority, str] | None:
+    """The gate's checks that write nothing: verify the signature and authorize ``action``.
+    Returns what was verified, the authority and the record it was judged by; raises the
+    refusal; None when refused by what the app remembered (it is forgotten: judge again,
+    ``fresh``, by the stored record)."""
+    services, config = services_of(request), config_of(request)
+    known: KnownAuthorities = request.app.state.known_authorities
+    judged = _Signer()
+    request.state.authority = None
+    try:
+        verified = _verify(
+            services, config, signed_parts(request), body, known=known, judged=judged,
+            fresh=fresh,
+        )  # fmt: skip
+        authority = request.state.authority = judged.authority
+        assert authority is not None
+        authorize(services.pack, authority, action).check()
+    except CustodesError:
+        if not judged.remembered:
+            raise
+        assert judged.authority is not None
+        known.pop(judged.authority.id, None)
+        return None
+    return verified, authority, judged.record
+
+
+def _once(request: Request, authority: Authority, body: bytes) -> IdempotentCall | None:
+    """The Idempotency-Key of a POST (None for another method), not yet claimed."""
+    if request.method != "POST":
+        return None
+    services, config = services_of(request), config_of(request)
+    now = services.clock()
+    return IdempotentCall(
+        services, "authority:" + authority.id, idempotency_key(request),
+        request_fingerprint(request.method, request.url.path, body), now,
+        now + config.idempotency_ttl,
+    )  # fmt: skip
+
+
 def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
     """The gate's work after the body is read: verify, authorize, confirm the authority's
     record, remember the nonce, count, claim. What it learns goes on ``request.state`` as it
     goes, for :func:`refusal_listener` should a later step refuse."""
     services, config = services_of(request), config_of(request)
     known: KnownAuthorities = request.app.state.known_authorities
-    parts = signed_parts(request)
     for attempt in range(_ATTEMPTS):
-        judged, fresh = _Signer(), attempt > 0
-        request.state.authority = None
-        try:
-            verified = _verify(
-                services, config, parts, body, known=known, judged=judged, fresh=fresh
-            )
-            authority = request.state.authority = judged.authority
-            assert authority is not None
-            authorize(services.pack, authority, action).check()
-        except CustodesError:
-            if not judged.remembered:
-                raise
-            assert judged.authority is not None
-            known.pop(judged.authority.id, None)
+        checked = _checked(request, action, body, fresh=attempt > 0)
+        if checked is None:
             continue  # refused by what the app remembered: judge by the stored record
-        once = None
-        if request.method == "POST":
-            now = services.clock()
-            once = IdempotentCall(
-                services, "authority:" + authority.id, idempotency_key(request),
-                request_fingerprint(request.method, request.url.path, body), now,
-                now + config.idempotency_ttl,
-            )  # fmt: skip
+        verified, authority, record = checked
+        once = _once(request, authority, body)
         try:
-            _admit(services, config, verified, authority, once, record=judged.record)
+            _admit(services, config, verified, authority, once, record=record)
         except _Changed:
             known.pop(authority.id, None)
             continue
         request.state.once = once
         return SignedCall(authority, verified.keyid, body, once)
     raise ConflictError("the authority changed each time this request was admitted; send it again")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A POST the gate checked (:meth:`Gate.check`) but has not admitted: its operation
+    admits it in its own transaction (:meth:`admitting`)."""
+
+    call: SignedCall
+    admission: _Admission
+
+    def admitting(self, response: Response) -> Admitting:
+        """Work for the operation's own transaction: admit the request as the gate does and
+        keep ``response`` as the answer to its Idempotency-Key."""
+        assert self.call.once is not None
+        return Admitting(self.admission, self.call.once.keeping(response))
+
+
+@dataclass(frozen=True)
+class Admitting:
+    """A request's admission and its kept answer, done in the transaction of its operation
+    (:meth:`Checked.admitting`). :meth:`together` admits the requests of one group commit
+    in one statement, as the gate does (:func:`_admit_all`), and raises
+    :class:`AdmitAlone` if any of them is refused: the transaction is then rolled back."""
+
+    admission: _Admission
+    keeping: Keeping
+
+    @staticmethod
+    def together(conn: Connection, many: Sequence[Admitting]) -> None:
+        _admit_all(conn, [a.admission for a in many])
+        Keeping.together(conn, [a.keeping for a in many])
 
 
 _ATTEMPTS = 3
@@ -399,6 +468,23 @@ class Gate:
         route's worker thread, or from a route run under
         :func:`~custodes.store.bridge.run_bridged`."""
         return _admitted(self.request, self.action, self.body)
+
+    def check(self) -> Checked | None:
+        """For a POST whose operation admits it in its own transaction: the gate's checks
+        that write nothing (signature, key, authorization), which raise the refusal
+        :meth:`admit` would; None when they could not judge by what the app remembers. The
+        operation's transaction then confirms the record, spends the nonce, counts the
+        request and claims its key (:meth:`Checked.admitting`); if that transaction fails,
+        nothing of it was written, and the route goes the usual way (:meth:`admit`)."""
+        checked = _checked(self.request, self.action, self.body, fresh=False)
+        once = None if checked is None else _once(self.request, checked[1], self.body)
+        if checked is None or once is None:
+            return None
+        verified, authority, record = checked
+        services, config = services_of(self.request), config_of(self.request)
+        one = _Admission(verified, authority.id, record, config.authority_rate,
+                         config.rate_window, services.clock(), once)  # fmt: skip
+        return Checked(SignedCall(authority, verified.keyid, self.body, once), one)
 
 
 def signed(action: str) -> Callable[[Request], Awaitable[Gate]]:
