@@ -396,3 +396,36 @@ def bench_api() -> None:
         ["processes", "of bare", "range", "p99 ms", "range", "failed", "goal"],
         summary,
     )
+    console.print(f"chart: {_chart(bare_runs, runs, CHART)}")
+
+
+CHART = Path("artifacts/bench/api.svg")
+"""Where :func:`bench_api` draws its rounds."""
+
+
+def _chart(bare_runs: list[Measured], runs: dict[int, list[Measured]], path: Path) -> Path:
+    """Each round's share of the bare rate and p99 at half the peak, against the goal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (share, tail) = plt.subplots(1, 2, figsize=(9, 3.6))
+    rounds = list(range(1, len(bare_runs) + 1))
+    for n, measured in runs.items():
+        label = f"{n} process{'es' if n > 1 else ''}"
+        ratios = [100 * m[0] / b[0] for m, b in zip(measured, bare_runs, strict=True)]
+        share.plot(rounds, ratios, marker="o", label=label)
+        tail.plot(rounds, [percentile(m[2], 99) for m in measured], marker="o", label=label)
+    share.axhline(100 * GOAL_RATIO, color="grey", linestyle="--", label="goal")
+    tail.axhline(GOAL_P99_MS, color="grey", linestyle="--", label="goal")
+    share.set(title="peak rate, % of the bare endpoint's", xlabel="round", ylim=(0, None))
+    tail.set(title="p99 at half the peak, ms", xlabel="round", ylim=(0, None))
+    for ax in (share, tail):
+        ax.set_xticks(rounds)
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
