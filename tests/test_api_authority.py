@@ -446,9 +446,12 @@ def test_an_authority_over_its_rate_is_told_when_to_retry(world: World) -> None:
         world.clock.now = NOW
 
 
-def test_submissions_over_the_rate_are_refused_and_store_nothing(world: World) -> None:
+def test_submissions_over_the_rate_are_refused_and_store_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A submission is counted in the transaction that stores it: the one over the rate is
-    refused, and stores nothing."""
+    refused, and stores nothing. Once the app knows the authority is over its rate, its
+    submissions are refused before they are screened, until the window ends."""
     limited = create_app(
         world.app.state.deployment, services=world.services,
         config=replace(ApiConfig(), authority_rate=2),
@@ -462,6 +465,19 @@ def test_submissions_over_the_rate_are_refused_and_store_nothing(world: World) -
             assert [r.status_code for r in answers] == [201, 201, 429]
             assert answers[2].json()["code"] == "rate_limited"
             assert world.demand_count() == before + 2
+            judged: list[object] = []
+            judge = screening._judge
+
+            def counted(*args: Any, **kwargs: Any) -> Any:
+                judged.append(args)
+                return judge(*args, **kwargs)
+
+            monkeypatch.setattr(screening, "_judge", counted)
+            assert client.post_json("/v1/demands", disclosure()).status_code == 429
+            assert judged == []
+            world.clock.now = NOW.replace(hour=14, minute=1)  # the next window
+            assert client.post_json("/v1/demands", disclosure()).status_code == 201
+            assert len(judged) == 1
     finally:
         world.clock.now = NOW
 

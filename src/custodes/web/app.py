@@ -30,7 +30,7 @@ from custodes.web.authority_api import DIRECT, authority_router
 from custodes.web.console import console_router
 from custodes.web.context import ApiConfig
 from custodes.web.direct import DirectRoutes
-from custodes.web.intake import KnownAuthorities, refusal_listener
+from custodes.web.intake import KnownAuthorities, OverRate, refusal_listener
 from custodes.web.limits import BodyLimit, body_limit_for
 from custodes.web.logfiles import log_router
 from custodes.web.openapi import build_openapi
@@ -115,6 +115,8 @@ def create_app(
     app.state.problem_listener = refusal_listener
     known: KnownAuthorities = {}
     app.state.known_authorities = known
+    over_rate: OverRate = {}
+    app.state.over_rate = over_rate
     if direct:  # added first: inside the body limit
         app.add_middleware(DirectRoutes, routes=DIRECT)
     app.add_middleware(BodyLimit, limit_for=lambda path: body_limit_for(path, config.json_limit))

@@ -23,7 +23,9 @@ refuses it or fails on the way, nothing of that transaction was written, and the
 admits it as above and goes on step by step, so that a refused request gets the very
 answer, in the order of the steps, that it would have got. A request refused at step 3
 (a replayed nonce, a rate passed, a key taken) has then been screened for nothing: the
-price of sparing every accepted demand a commit.
+price of sparing every accepted demand a commit. An authority refused for its rate is
+remembered until its window ends (:data:`OverRate`), and its submissions meanwhile are
+admitted first, as above, so that a flood over the rate costs the gate's work alone.
 
 The app remembers the authorities it verified requests of (:data:`KnownAuthorities`), so
 that a request reads nothing before its write. What it remembers may be stale (another
@@ -63,7 +65,7 @@ from fastapi import Request, Response
 from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
-from custodes.errors import ConflictError, CustodesError, InputError
+from custodes.errors import ConflictError, CustodesError, InputError, RateLimitError
 from custodes.events import REQUEST_REFUSED
 from custodes.model import Authority
 from custodes.policy import authorize
@@ -103,6 +105,7 @@ __all__ = [
     "Checked",
     "Gate",
     "KnownAuthorities",
+    "OverRate",
     "SignedCall",
     "UnsupportedMediaTypeError",
     "record_refusal",
@@ -151,6 +154,12 @@ KnownAuthorities = dict[str, tuple[str, Authority]]
 """The authorities whose requests an app verified, by id, each with its stored record and
 what it says (at most :data:`_KNOWN` of them, kept by :func:`~custodes.policy.pack.remember`).
 The gate judges by them, and its admission confirms the record (see the module)."""
+
+OverRate = dict[str, datetime]
+"""Per app: the authorities whose last request was refused for its rate, each with the end
+of the window that refused it. Until then, :meth:`Gate.check` leaves their submissions to
+:meth:`Gate.admit`, which refuses them before any other work, instead of screening each
+for nothing."""
 
 _KNOWN = 1024
 
@@ -382,6 +391,11 @@ def _checked(
     return verified, authority, judged.record
 
 
+def _over_rate(request: Request) -> OverRate:
+    over: OverRate = request.app.state.over_rate
+    return over
+
+
 def _once(request: Request, authority: Authority, body: bytes) -> IdempotentCall | None:
     """The Idempotency-Key of a POST (None for another method), not yet claimed."""
     if request.method != "POST":
@@ -412,6 +426,10 @@ def _admitted(request: Request, action: str, body: bytes) -> SignedCall:
         except _Changed:
             known.pop(authority.id, None)
             continue
+        except RateLimitError as exc:
+            until = services.clock() + timedelta(seconds=int(exc.evidence["retry_after"]))
+            _over_rate(request)[authority.id] = until
+            raise
         request.state.once = once
         return SignedCall(authority, verified.keyid, body, once)
     raise ConflictError("the authority changed each time this request was admitted; send it again")
@@ -482,6 +500,12 @@ class Gate:
             return None
         verified, authority, record = checked
         services, config = services_of(self.request), config_of(self.request)
+        over = _over_rate(self.request)
+        until = over.get(authority.id)
+        if until is not None:
+            if services.clock() < until:
+                return None
+            del over[authority.id]
         one = _Admission(verified, authority.id, record, config.authority_rate,
                          config.rate_window, services.clock(), once)  # fmt: skip
         return Checked(SignedCall(authority, verified.keyid, self.body, once), one)
