@@ -59,6 +59,7 @@ import json
 import logging
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import cedarpy
@@ -108,6 +109,26 @@ _DEMAND = {"type": "Demand", "id": "demand"}
 
 def _ref(kind: str, ident: str) -> dict[str, dict[str, str]]:
     return {"__entity": {"type": kind, "id": ident}}
+
+
+@lru_cache(maxsize=1024)
+def _authority_json(
+    kind: str, standing: str, jurisdiction: str, country: str, recognised: bool
+) -> str:
+    """An authority's entity as Cedar JSON, made once for each authority as it stands
+    (every screening asks it, and the few authorities hardly change)."""
+    authority = {
+        "uid": _REQUESTER,
+        "attrs": {
+            "kind": kind,
+            "standing": standing,
+            "jurisdiction": _code(jurisdiction),
+            "country": _code(country),
+            "recognised": recognised,
+        },
+        "parents": [],
+    }
+    return json.dumps(authority)
 
 
 def _code(code: str) -> dict[str, dict[str, str]]:
@@ -204,18 +225,11 @@ class _Screening:
     def authority_entity(self) -> str:
         """The authority (``Authority::"requester"``), as Cedar JSON."""
         a = self.authority
-        authority = {
-            "uid": _REQUESTER,
-            "attrs": {
-                "kind": a.kind.value if a else "other",
-                "standing": a.standing.value if a else "unregistered",
-                "jurisdiction": _code(a.jurisdiction if a else "ZZ"),
-                "country": _code(a.country if a else "ZZ"),
-                "recognised": self.judgeable,
-            },
-            "parents": [],
-        }
-        return json.dumps(authority)
+        if a is None:
+            return _authority_json("other", "unregistered", "ZZ", "ZZ", self.judgeable)
+        return _authority_json(
+            a.kind.value, a.standing.value, a.jurisdiction, a.country, self.judgeable
+        )
 
     def demand_entities(self, attrs: dict[str, Any] | None = None) -> list[str]:
         """The territories of a restriction and the demand (with ``attrs``, default
