@@ -312,8 +312,10 @@ def _submit_at_once(gate: Gate, request: Request) -> Response | None:
     or failed after them: nothing was written then, and :func:`submit_demand` admits the
     request first and goes on step by step, which answers with the refusal (in the order the
     steps give) or stores the demand. A request the gate's checks refuse is refused here."""
+    if request.headers.get("content-type") != "application/json":
+        return None  # before the gate's checks, which the step-by-step way makes again
     checked = gate.check()
-    if checked is None or request.headers.get("content-type") != "application/json":
+    if checked is None:
         return None
     services, call = services_of(request), checked.call
     answered: list[Response] = []
@@ -463,11 +465,12 @@ ROUTES: list[tuple[str, str, Callable[..., Any], dict[str, Any]]] = [
 PREFIX = "/v1"
 
 DIRECT = {
-    PREFIX + "/documents": Direct(_SUBMITTING, _UPLOAD),
-    PREFIX + "/demands": Direct(_SUBMITTING, _SUBMIT),
+    PREFIX + path: Direct(_SUBMITTING, endpoint)
+    for _, path, endpoint, _ in ROUTES
+    if endpoint in (_UPLOAD, _SUBMIT)
 }
 """The routes of :data:`ROUTES` that :class:`~custodes.web.direct.DirectRoutes` serves
-without FastAPI's router: the busiest, whose only dependency is the gate."""
+without FastAPI's router (all POST): the busiest, whose only dependency is the gate."""
 
 
 def authority_router() -> APIRouter:

@@ -490,13 +490,13 @@ class Gate:
     def check(self) -> Checked | None:
         """For a POST whose operation admits it in its own transaction: the gate's checks
         that write nothing (signature, key, authorization), which raise the refusal
-        :meth:`admit` would; None when they could not judge by what the app remembers. The
-        operation's transaction then confirms the record, spends the nonce, counts the
-        request and claims its key (:meth:`Checked.admitting`); if that transaction fails,
-        nothing of it was written, and the route goes the usual way (:meth:`admit`)."""
+        :meth:`admit` would; None when they could not judge by what the app remembers, or
+        while the authority is over its rate (:data:`OverRate`). The operation's transaction
+        then confirms the record, spends the nonce, counts the request and claims its key
+        (:meth:`Checked.admitting`); if that transaction fails, nothing of it was written,
+        and the route goes the usual way (:meth:`admit`)."""
         checked = _checked(self.request, self.action, self.body, fresh=False)
-        once = None if checked is None else _once(self.request, checked[1], self.body)
-        if checked is None or once is None:
+        if checked is None:
             return None
         verified, authority, record = checked
         services, config = services_of(self.request), config_of(self.request)
@@ -506,6 +506,9 @@ class Gate:
             if services.clock() < until:
                 return None
             del over[authority.id]
+        once = _once(self.request, authority, self.body)
+        if once is None:
+            return None
         one = _Admission(verified, authority.id, record, config.authority_rate,
                          config.rate_window, services.clock(), once)  # fmt: skip
         return Checked(SignedCall(authority, verified.keyid, self.body, once), one)
