@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,26 @@ def module_backend(request: pytest.FixtureRequest) -> str:
     (:func:`fresh_database`) when one module needs several."""
     backend: str = request.param
     return backend
+
+
+@dataclass(frozen=True)
+class Served:
+    """A database for a module's app, and whether the app serves its busiest routes
+    directly (``create_app(direct=...)``)."""
+
+    database_url: str
+    direct: bool
+
+
+@pytest.fixture(scope="module", params=["direct", "routed"])
+def served(
+    request: pytest.FixtureRequest, module_backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """For suites of the authority API: a fresh database on each backend, once for the app
+    as served (its busiest routes served directly) and once with FastAPI routing every
+    route. The two must answer alike."""
+    with fresh_database(module_backend, tmp_path_factory.mktemp("db")) as url:
+        yield Served(url, request.param == "direct")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import fresh_database
+from conftest import Served
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.events import parse_event
 from custodes.events.leaf import Event
@@ -69,48 +69,41 @@ class World:
             return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
 
 
-@pytest.fixture(scope="module", params=["direct", "routed"])
-def world(
-    request: pytest.FixtureRequest,
-    module_backend: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    """Every test runs against the app as served (its busiest routes served directly)
-    and with FastAPI routing every route (``direct=False``): the two answer alike."""
-    with fresh_database(module_backend, tmp_path_factory.mktemp("db")) as database_url:
-        data = tmp_path_factory.mktemp("data")
-        init_data_dir(data, "api.test/log")
-        build_reference_platform(data / "platform.db", accounts=120, region_accounts=10)
-        dep: Deployment = open_deployment(load_settings(data, database_url=database_url))
-        clock = Clock(NOW)
-        platform = ReferencePlatform(data / "platform.db")
-        services = Services(dep.store, dep.ledger, load_pack(), platform, clock=clock)
-        register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
-        for member in (
-            Staff("a1", frozenset({"approver"}), "IE"),
-            Staff("a2", frozenset({"approver"}), "DE"),
-            Staff("cust", frozenset({"data_custodian"}), "IE"),
-        ):
-            register_staff(services, member, by="admin")
-        keys = {}
-        for aid, name, place in (
-            ("us-fbi", "FBI", "US"),
-            ("gb-met", "Met", "GB"),
-            ("us-dea", "DEA", "US"),
-        ):
-            keys[aid] = AuthorityKey.generate(aid)
-            authority = Authority(
-                aid, name, AuthorityKind.POLICE, place, keys=(keys[aid].verification_key(),)
-            )
-            register_authority(services, authority, by="admin")
-        identity = pyrage.x25519.Identity.generate()
-        register_recipient(services, "us-fbi", str(identity.to_public()), by="admin")
-        config = ApiConfig(authority_rate=10_000)
-        app = create_app(dep, services=services, config=config, direct=request.param == "direct")
-        with TestClient(app) as http:
-            yield World(app, services, clock, http, keys, identity)
-        platform.close()
-        dep.close()
+@pytest.fixture(scope="module")
+def world(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("data")
+    init_data_dir(data, "api.test/log")
+    build_reference_platform(data / "platform.db", accounts=120, region_accounts=10)
+    dep: Deployment = open_deployment(load_settings(data, database_url=served.database_url))
+    clock = Clock(NOW)
+    platform = ReferencePlatform(data / "platform.db")
+    services = Services(dep.store, dep.ledger, load_pack(), platform, clock=clock)
+    register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
+    for member in (
+        Staff("a1", frozenset({"approver"}), "IE"),
+        Staff("a2", frozenset({"approver"}), "DE"),
+        Staff("cust", frozenset({"data_custodian"}), "IE"),
+    ):
+        register_staff(services, member, by="admin")
+    keys = {}
+    for aid, name, place in (
+        ("us-fbi", "FBI", "US"),
+        ("gb-met", "Met", "GB"),
+        ("us-dea", "DEA", "US"),
+    ):
+        keys[aid] = AuthorityKey.generate(aid)
+        authority = Authority(
+            aid, name, AuthorityKind.POLICE, place, keys=(keys[aid].verification_key(),)
+        )
+        register_authority(services, authority, by="admin")
+    identity = pyrage.x25519.Identity.generate()
+    register_recipient(services, "us-fbi", str(identity.to_public()), by="admin")
+    config = ApiConfig(authority_rate=10_000)
+    app = create_app(dep, services=services, config=config, direct=served.direct)
+    with TestClient(app) as http:
+        yield World(app, services, clock, http, keys, identity)
+    platform.close()
+    dep.close()
 
 
 def disclosure(**instrument: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from conftest import fresh_database
+from conftest import Served
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.errors import RateLimitError
 from custodes.events import parse_event
@@ -85,33 +85,26 @@ class World:
             return int(conn.execute(sa.select(sa.func.count()).select_from(demands)).scalar_one())
 
 
-@pytest.fixture(scope="module", params=["direct", "routed"])
-def world(
-    request: pytest.FixtureRequest,
-    module_backend: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[World]:
-    """Each case against the app as served (its busiest routes served directly) and with
-    FastAPI routing every route: the signature checks answer alike."""
-    with fresh_database(module_backend, tmp_path_factory.mktemp("db")) as database_url:
-        data = tmp_path_factory.mktemp("data")
-        init_data_dir(data, "sig.test/log")
-        build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
-        dep = open_deployment(load_settings(data, database_url=database_url))
-        platform = ReferencePlatform(data / "platform.db")
-        services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
-        register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
-        key = AuthorityKey.generate("us-fbi")
-        authority = Authority(
-            "us-fbi", "FBI", AuthorityKind.POLICE, "US", keys=(key.verification_key(),)
-        )
-        register_authority(services, authority, by="admin")
-        config = ApiConfig(authority_rate=10_000)
-        app = create_app(dep, services=services, config=config, direct=request.param == "direct")
-        with TestClient(app) as http:
-            yield World(dep, services, http, key, database_url)
-        platform.close()
-        dep.close()
+@pytest.fixture(scope="module")
+def world(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    data = tmp_path_factory.mktemp("data")
+    init_data_dir(data, "sig.test/log")
+    build_reference_platform(data / "platform.db", accounts=60, region_accounts=5)
+    dep = open_deployment(load_settings(data, database_url=served.database_url))
+    platform = ReferencePlatform(data / "platform.db")
+    services = Services(dep.store, dep.ledger, load_pack(), platform, clock=lambda: NOW)
+    register_staff(services, Staff("admin", frozenset({"admin"}), "IE"), by=None)
+    key = AuthorityKey.generate("us-fbi")
+    authority = Authority(
+        "us-fbi", "FBI", AuthorityKind.POLICE, "US", keys=(key.verification_key(),)
+    )
+    register_authority(services, authority, by="admin")
+    config = ApiConfig(authority_rate=10_000)
+    app = create_app(dep, services=services, config=config, direct=served.direct)
+    with TestClient(app) as http:
+        yield World(dep, services, http, key, served.database_url)
+    platform.close()
+    dep.close()
 
 
 def _signed(
