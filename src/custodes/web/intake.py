@@ -286,6 +286,22 @@ class _Admission:
         """The rate limit's count the request adds to."""
         return "authority:" + self.authority_id
 
+    @classmethod
+    def of(
+        cls,
+        services: Services,
+        config: ApiConfig,
+        verified: Verified,
+        authority: Authority,
+        *,
+        record: str,
+        once: IdempotentCall | None,
+    ) -> _Admission:
+        """The admission of a request from ``authority`` judged by ``record``, now, under
+        the app's rate limit."""
+        return cls(verified, authority.id, record, config.authority_rate, config.rate_window,
+                   services.clock(), once)  # fmt: skip
+
 
 def _admit(
     services: Services,
@@ -301,8 +317,7 @@ def _admit(
     (:func:`_admit_all`). A request refused there is admitted again alone, a statement for
     each step (:func:`_admit_exactly`), which raises its own error: :class:`_Changed` if the
     stored record is another."""
-    one = _Admission(verified, authority.id, record, config.authority_rate,
-                     config.rate_window, services.clock(), once)  # fmt: skip
+    one = _Admission.of(services, config, verified, authority, record=record, once=once)
     writer = services.store.writer
     try:
         writer.submit_merged("web.intake.admit", [one], _admit_all)
@@ -509,8 +524,7 @@ class Gate:
         once = _once(self.request, authority, self.body)
         if once is None:
             return None
-        one = _Admission(verified, authority.id, record, config.authority_rate,
-                         config.rate_window, services.clock(), once)  # fmt: skip
+        one = _Admission.of(services, config, verified, authority, record=record, once=once)
         return Checked(SignedCall(authority, verified.keyid, self.body, once), one)
 
 
