@@ -34,9 +34,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -317,23 +318,16 @@ def bare_requests(url: str, n: int) -> list[tuple[str, dict[str, str], bytes]]:
     return [(url + "/v1/demands", {"content-type": "application/json"}, DEMAND)] * n
 
 
-def _submissions(urls: list[str], keys: list[AuthorityKey]) -> tuple[float, int, list[float]]:
-    """One peak and one latency measurement of running ``custodes serve`` processes: the
-    peak rate, the failed requests, and the latencies at half the peak."""
-    rate, failures = peak(signed_requests(urls, keys, REQUESTS, "/v1/demands"))
-    n = max(20, int(rate / 2 * LATENCY_SECONDS))
-    return rate, failures, _at_rate(signed_requests(urls, keys, n, "/v1/demands"), rate / 2)
-
-
-def _bare_once(url: str) -> tuple[float, list[float]]:
-    """One peak and one latency measurement of the bare endpoint at ``url``."""
-    rate, _ = peak(bare_requests(url, BARE_REQUESTS))
-    n = max(20, int(rate / 2 * LATENCY_SECONDS))
-    return rate, _at_rate(bare_requests(url, n), rate / 2)
-
-
 Measured = tuple[float, int, list[float]]
 """A peak rate, its failed requests, and the latencies (ms) at half of it."""
+
+
+def _measure(make: Callable[[int], list[tuple[str, dict[str, str], bytes]]], n: int) -> Measured:
+    """One peak measurement of ``n`` requests, then one latency measurement at half the
+    peak; ``make(k)`` makes ``k`` requests."""
+    rate, failures = peak(make(n))
+    at = max(20, int(rate / 2 * LATENCY_SECONDS))
+    return rate, failures, _at_rate(make(at), rate / 2)
 
 
 def _rounds() -> tuple[list[Measured], dict[int, list[Measured]]]:
@@ -347,13 +341,13 @@ def _rounds() -> tuple[list[Measured], dict[int, list[Measured]]]:
         for _ in range(ROUNDS):
             with bare_server() as bare:
                 peak(bare_requests(bare, 200))  # warm up
-                rate, latencies = _bare_once(bare)
-            bare_runs.append((rate, 0, latencies))
+                bare_runs.append(_measure(partial(bare_requests, bare), BARE_REQUESTS))
             progress.advance(task)
             for n in PROCESSES:
                 with custodes_servers(n) as (urls, keys):
                     peak(signed_requests(urls, keys, 40, "/v1/demands"))  # warm up
-                    runs[n].append(_submissions(urls, keys))
+                    make = partial(signed_requests, urls, keys, path="/v1/demands")
+                    runs[n].append(_measure(make, REQUESTS))
                 progress.advance(task)
     return bare_runs, runs
 
@@ -362,10 +356,11 @@ def bench_api() -> None:
     console.print("[bold]API[/]: signed demand submissions end to end, PostgreSQL")
     bare_runs, runs = _rounds()
     rows = []
-    for r, (bare_rate, _, bare_lat) in enumerate(bare_runs, 1):
+    for r, (bare_rate, bare_failures, bare_lat) in enumerate(bare_runs, 1):
         rows.append([
             str(r), "bare FastAPI", "1", f"{bare_rate:,.0f}", "100%",
-            f"{percentile(bare_lat, 50):.1f}", f"{percentile(bare_lat, 99):.1f}", "0",
+            f"{percentile(bare_lat, 50):.1f}", f"{percentile(bare_lat, 99):.1f}",
+            str(bare_failures),
         ])  # fmt: skip
         for n, measured in runs.items():
             rate, failures, lat = measured[r - 1]
