@@ -12,6 +12,9 @@ written straight with tlog.
 Baselines, read from the same files in the same run: SHA-256 of the bundle bytes as one
 stream (the least any check of the bytes can cost), and SHA-256 of each entry (one hash call
 per entry, as the leaf hashes need; the entries are cut out of the bundles first).
+
+Each audit runs once in one process and once with the events replayed by :data:`JOBS`
+worker processes (``--jobs``); the baselines run in one process.
 """
 
 from __future__ import annotations
@@ -72,6 +75,9 @@ _T0 = datetime(2026, 1, 1, tzinfo=UTC)
 _TIME = f'"time":"{_T0:%Y-%m-%dT%H:%M:%SZ}"'.encode()
 _VOLUME = 7
 AS_OF = datetime(2027, 7, 1, tzinfo=UTC)
+JOBS = 2
+"""Worker processes of the ``--jobs`` rows: one per processor of the machine the figures in
+docs/performance.md come from."""
 
 Step = tuple[str, dict[str, Any], dict[str, Any]]  # kind, facts, private
 Case = tuple[Demand, Authority, Mapping[Target, Subject | None], CallbackStatus]
@@ -324,7 +330,9 @@ def _progress() -> Progress:
     )
 
 
-def _audit(root: Path, policy: Policy, n: int, packs: list[Any] | None, label: str) -> float:
+def _audit(
+    root: Path, policy: Policy, n: int, packs: list[Any] | None, label: str, *, jobs: int = 1
+) -> float:
     with _progress() as bar:
         task = bar.add_task(label, total=n)
         t0 = time.perf_counter()
@@ -334,6 +342,7 @@ def _audit(root: Path, policy: Policy, n: int, packs: list[Any] | None, label: s
             checks=default_checks({}, packs),
             as_of=AS_OF,
             progress=lambda done, total: bar.update(task, completed=done),
+            jobs=jobs,
         )
         elapsed = time.perf_counter() - t0
     assert report.events == n and report.clean, report.findings[:3]
@@ -350,8 +359,12 @@ def bench_audit(n: int = 1_000_000) -> None:
         policy = Policy((PolicyLog(vkey),), (), (), NONE)
         streamed, per_entry, size = _baselines(root, n)
         audit = _audit(root, policy, n, None, "custodes audit")
+        split = _audit(root, policy, n, None, f"custodes audit --jobs {JOBS}", jobs=JOBS)
         published = [load_published_pack(DEFAULT_PACK)]
         judged = _audit(root, policy, n, published, "custodes audit --pack")
+        judged_split = _audit(
+            root, policy, n, published, f"custodes audit --pack --jobs {JOBS}", jobs=JOBS
+        )
     rows = [
         [what, f"{seconds:.2f}", f"{n / seconds:,.0f}", f"{seconds / streamed:.1f}x",
          f"{seconds / per_entry:.1f}x"]
@@ -359,7 +372,9 @@ def bench_audit(n: int = 1_000_000) -> None:
             ("SHA-256 of the bundle bytes, one stream (baseline)", streamed),
             ("SHA-256 of each entry (baseline)", per_entry),
             ("custodes audit (every tile, every event, every check)", audit),
+            (f"custodes audit --jobs {JOBS} (events replayed in {JOBS} processes)", split),
             ("custodes audit --pack (and every screening judged again)", judged),
+            (f"custodes audit --pack --jobs {JOBS}", judged_split),
         )
     ]  # fmt: skip
     show(

@@ -321,6 +321,7 @@ class SelfApprovalCheck(Check):
     """Nobody approves a demand they took in, and the approvals come from distinct people."""
 
     name = "self-approval"
+    tallies = ("_checked", "_unchecked")
     kinds = frozenset({*_NEW_VERSION, APPROVAL_GIVEN})
 
     def __init__(self, disclosed: Disclosed) -> None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +35,7 @@ from custodes.audit.checks import Check, Replay
 from custodes.audit.findings import Finding
 from custodes.audit.logcheck import Fetch, MissingFileError, Progress, RebuiltLog, rebuild_log
 from custodes.audit.policy import Policy, verify_checkpoint
+from custodes.audit.shards import ShardedReplay
 from custodes.audit.state import SeenLog, first_difference, load_state, save_state
 from custodes.tlog import Checkpoint, ProofError, check_consistency, prove_consistency
 from custodes.tlog.encoding import encode_base64
@@ -144,12 +145,15 @@ def audit_log(
     as_of: datetime | None = None,
     progress: Progress | None = None,
     remember: bool = True,
+    jobs: int = 1,
 ) -> AuditReport:
     """Audit the log ``fetch`` reads, as the trust ``policy`` says; see the module docstring.
 
     ``state_path`` is the state file (None: remember nothing); ``checks`` are replayed over
     the events (none: the log alone is checked); ``as_of`` is the time deadlines are judged
-    at (default: now); with ``remember`` False the state file is read but never replaced."""
+    at (default: now); with ``remember`` False the state file is read but never replaced.
+    With ``jobs`` above 1 the events are replayed by that many worker processes, split by
+    demand (:mod:`custodes.audit.shards`); the report is the same."""
     try:
         note = fetch("checkpoint")
     except MissingFileError as exc:
@@ -160,19 +164,27 @@ def audit_log(
         return AuditReport(None, (), None, tuple(findings), (), 0, 0, False)
     cp = verified.checkpoint
     seen = load_state(state_path, policy, cp.origin) if state_path is not None else None
-    replay = Replay(checks) if checks else None
-    with collector_paused():
-        rebuilt = rebuild_log(fetch, cp, progress, replay.feed if replay else None)
+    replay: Replay | ShardedReplay | None = None
+    replayed: list[Finding] = []
+    notes: list[str] = []
+    with collector_paused(), ExitStack() as stack:
+        if checks and jobs > 1:
+            replay = stack.enter_context(ShardedReplay(checks, jobs, cp.size))
+            rebuilt = rebuild_log(fetch, cp, progress, on_bundle=replay.feed_bundle)
+        else:
+            replay = Replay(checks) if checks else None
+            rebuilt = rebuild_log(fetch, cp, progress, replay.feed if replay else None)
+        if replay is not None:
+            found = replay.finish(as_of or datetime.now(UTC))  # and the workers' counts in
+            if rebuilt.entries_verified:
+                replayed = found
+                notes += replay.notes()
+            else:
+                notes.append("events not checked: the entries do not verify against the checkpoint")
     findings += rebuilt.findings
     if seen is not None:
         findings += _history_findings(seen, rebuilt, note)
-    notes: list[str] = []
-    if replay is not None:
-        if rebuilt.entries_verified:
-            findings += replay.finish(as_of or datetime.now(UTC))
-            notes += replay.notes()
-        else:
-            notes.append("events not checked: the entries do not verify against the checkpoint")
+    findings += replayed
     saved = False
     if remember and state_path is not None and not any(f.part == "log" for f in findings):
         assert rebuilt.read_tile is not None

@@ -153,6 +153,7 @@ class NoticeCheck(Check):
     """Users are told by default; a gag holds notice back only until its end date."""
 
     name = "notice"
+    tallies = ("_undated",)
     methods: ClassVar[Mapping[str, str]] = {
         NOTICE_DEFERRED: "_deferred",
         NOTICE_SENT: "_notified",

@@ -83,6 +83,7 @@ class JurisdictionCheck(Check):
     """Effects stay inside the authority's jurisdiction unless a treaty route applies."""
 
     name = "jurisdiction"
+    tallies = ("_unchecked",)
     methods: ClassVar[Mapping[str, str]] = {
         # the kinds that may carry a route; below, those judged in a method of their own
         **{k: "_other" for k, spec in KINDS.items() if "route" in spec.required | spec.optional},

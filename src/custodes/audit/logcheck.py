@@ -242,7 +242,10 @@ def _tile_mismatch(path: str, what: str) -> Finding:
 
 
 def _read_entries(
-    run: _Pass, progress: Progress | None, on_entry: Callable[[int, bytes], None] | None
+    run: _Pass,
+    progress: Progress | None,
+    on_entry: Callable[[int, bytes], None] | None,
+    on_bundle: Callable[[int, bytes], None] | None,
 ) -> None:
     """Phase one: every bundle, its leaf hashes, and level 0 compared with the tiles."""
     for start in range(0, run.size, TILE_WIDTH):
@@ -261,6 +264,8 @@ def _read_entries(
             if on_entry is not None:
                 for i, entry in enumerate(entries):
                     on_entry(start + i, entry)
+            if on_bundle is not None:
+                on_bundle(start, data)
         else:
             run.entries_complete = False
         if progress is not None:
@@ -305,12 +310,15 @@ def rebuild_log(
     checkpoint: Checkpoint,
     progress: Progress | None = None,
     on_entry: Callable[[int, bytes], None] | None = None,
+    on_bundle: Callable[[int, bytes], None] | None = None,
 ) -> RebuiltLog:
     """Rebuild the tree ``checkpoint`` commits to from the entries ``fetch`` reads.
 
-    ``on_entry(index, data)`` sees every entry of every well-formed bundle, in order."""
+    ``on_entry(index, data)`` sees every entry of every well-formed bundle, in order;
+    ``on_bundle(start, data)`` sees every well-formed bundle, with the index of its first
+    entry, in order."""
     run = _Pass(fetch, checkpoint.size)
-    _read_entries(run, progress, on_entry)
+    _read_entries(run, progress, on_entry, on_bundle)
     built_root: bytes | None = None
     if run.entries_complete:
         _build_upper_levels(run)

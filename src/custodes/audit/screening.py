@@ -207,6 +207,7 @@ class ScreeningCheck(Check):
     """Each screening's verdict follows from its findings, and its findings from its pack."""
 
     name = "screening"
+    tallies = ("_unpublished", "_judged", "_rerun", "_not_rerun")
     kinds = frozenset(
         {DEMAND_RECEIVED, DEMAND_AMENDED, EMERGENCY_CALLBACK_RECORDED, DEMAND_SCREENED,
          DEMAND_REVIEW_OPENED}

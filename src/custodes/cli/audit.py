@@ -7,6 +7,7 @@ Exit status: 0 when the log and its events are clean, 1 when the report lists an
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from custodes.audit.errors import AuditError, PolicyError
 from custodes.audit.openings import parse_disclosure
 from custodes.audit.packs import load_published_pack
 from custodes.audit.policy import parse_policy
+from custodes.audit.shards import MAX_JOBS
 from custodes.audit.source import open_source
 from custodes.audit.state import default_state_path
 from custodes.cli.output import console, fail, progress_bar
@@ -55,6 +57,16 @@ def _as_of(text: str | None) -> datetime:
     if when.tzinfo is None:
         raise AuditError("--as-of needs a time zone, e.g. 2026-07-01T00:00:00Z")
     return when.astimezone(UTC)
+
+
+def _jobs(jobs: int) -> int:
+    """The number of replay processes ``--jobs`` asks for (0: one per usable processor)."""
+    if jobs == 0:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else ()
+        return max(1, min(len(usable) or os.cpu_count() or 1, MAX_JOBS))
+    if not 1 <= jobs <= MAX_JOBS:
+        raise AuditError(f"--jobs is 0 (one per processor) or 1 to {MAX_JOBS}, not {jobs}")
+    return jobs
 
 
 def _print_report(report: AuditReport, source: str, state: Path | None) -> None:
@@ -142,9 +154,19 @@ def audit(
         typer.Option("--as-of", help="Judge deadlines at this UTC time (default: now)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Replay the events in this many worker processes, split by demand "
+            "(0: one per processor). The report is the same.",
+        ),
+    ] = 1,
 ) -> None:
     """Audit a published log: checkpoint, witnesses, history, every tile, every event."""
     with _audit_errors():
+        workers = _jobs(jobs)
         trust = parse_policy(policy.read_bytes())
         if not trust.logs:
             raise PolicyError(f"{policy} names no log")
@@ -173,6 +195,7 @@ def audit(
                 checks=default_checks(disclosed, packs),
                 as_of=when,
                 progress=advance,
+                jobs=workers,
             )
     if as_json:
         console.print_json(json.dumps(_as_json(report)))
