@@ -89,7 +89,7 @@ def test_every_well_formed_leaf_names_its_demand_in_its_bytes() -> None:
         event = parse_event(leaf)
         expected = None if event.demand is None else event.demand.encode()
         assert leaf_demand(leaf) == expected, leaf[:120]
-    assert {shard_of(leaf, 3) for leaf in ENTRIES} == {0, 1, 2}
+    assert {shard_of(i, leaf, 3) for i, leaf in enumerate(ENTRIES)} == {0, 1, 2}
 
 
 def test_the_golden_log_reports_alike_in_any_number_of_workers(policy: Policy) -> None:
@@ -133,7 +133,7 @@ def test_tallies_add_up_across_replays() -> None:
     assert screened
     for index, leaf in enumerate(other):
         one.feed(index, leaf)
-        (a if shard_of(leaf, 2) == 0 else b).feed(index, leaf)
+        (a if shard_of(index, leaf, 2) == 0 else b).feed(index, leaf)
     merged = Replay(default_checks({}, PACKS))
     for part in (a, b):
         merged.absorb(part.result(LATER))
@@ -184,7 +184,7 @@ def test_an_unverified_log_is_not_replayed_however_split(policy: Policy) -> None
 def test_a_sharded_replay_takes_two_workers_or_more() -> None:
     for jobs in (0, 1, 65):
         with pytest.raises(AuditError, match="2 to 64 jobs"):
-            ShardedReplay(default_checks(), jobs, 10)
+            ShardedReplay(default_checks(), jobs)
 
 
 def test_the_command_reports_alike_with_jobs(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def audit_log(
     notes: list[str] = []
     with collector_paused(), ExitStack() as stack:
         if checks and jobs > 1:
-            replay = stack.enter_context(ShardedReplay(checks, jobs, cp.size))
+            replay = stack.enter_context(ShardedReplay(checks, jobs))
             rebuilt = rebuild_log(fetch, cp, progress, on_bundle=replay.feed_bundle)
         else:
             replay = Replay(checks) if checks else None

@@ -245,7 +245,7 @@ def _read_entries(
     run: _Pass,
     progress: Progress | None,
     on_entry: Callable[[int, bytes], None] | None,
-    on_bundle: Callable[[int, bytes], None] | None,
+    on_bundle: Callable[[int, list[bytes]], None] | None,
 ) -> None:
     """Phase one: every bundle, its leaf hashes, and level 0 compared with the tiles."""
     for start in range(0, run.size, TILE_WIDTH):
@@ -265,7 +265,7 @@ def _read_entries(
                 for i, entry in enumerate(entries):
                     on_entry(start + i, entry)
             if on_bundle is not None:
-                on_bundle(start, data)
+                on_bundle(start, entries)
         else:
             run.entries_complete = False
         if progress is not None:
@@ -310,13 +310,13 @@ def rebuild_log(
     checkpoint: Checkpoint,
     progress: Progress | None = None,
     on_entry: Callable[[int, bytes], None] | None = None,
-    on_bundle: Callable[[int, bytes], None] | None = None,
+    on_bundle: Callable[[int, list[bytes]], None] | None = None,
 ) -> RebuiltLog:
     """Rebuild the tree ``checkpoint`` commits to from the entries ``fetch`` reads.
 
     ``on_entry(index, data)`` sees every entry of every well-formed bundle, in order;
-    ``on_bundle(start, data)`` sees every well-formed bundle, with the index of its first
-    entry, in order."""
+    ``on_bundle(start, entries)`` sees the entries of every well-formed bundle, with the
+    index of the first, in order."""
     run = _Pass(fetch, checkpoint.size)
     _read_entries(run, progress, on_entry, on_bundle)
     built_root: bytes | None = None

@@ -1,20 +1,22 @@
 """The replay of the events split by demand between worker processes (``audit --jobs N``).
 
 Every check keeps its state by demand, and counts across demands only in its
-:attr:`~custodes.audit.checks.Check.tallies`; an event that names no demand is looked at by
-no check. So the events of one demand can be replayed apart from the others', and the
-replays' findings, counts and malformed entries added up afterwards give the very report
-one replay of the whole log gives (:meth:`~custodes.audit.checks.Replay.absorb`; a test
-holds the two together over tampered logs).
+:attr:`~custodes.audit.checks.Check.tallies`; the default checks draw nothing from an event
+that names no demand. So the events of one demand can be replayed apart from the others',
+and the replays' findings, counts and malformed entries added up afterwards give the very
+report one replay of the whole log gives (:meth:`~custodes.audit.checks.Replay.absorb`; a
+test holds the two together over rewritten histories).
 
-The audit's own process rebuilds the tree, as it always does, and sends every well-formed
-entry bundle to every worker. Each worker reads from each entry the demand it names
-(:func:`leaf_demand`, without parsing it), and parses and replays only the entries whose
-demand is its own: the demand's id hashed (CRC-32) modulo the number of workers. Entries
-that name no demand, malformed ones included, are the first worker's. A well-formed leaf is
-in canonical form, where the demand id follows the commitments' closing brace, so the demand
-read from the bytes is the one the parsed event names; what any other bytes seem to name
-decides only which one worker finds them malformed.
+The audit's own process rebuilds the tree, as it always does, and reads from each entry of
+every well-formed bundle the demand it names (:func:`leaf_demand`, without parsing it). It
+sends each worker the entries whose demand is the worker's own: the demand's id hashed
+(CRC-32) modulo the number of workers. Entries that name no demand, malformed ones
+included, are dealt out by their index: no check draws anything from them, and malformed
+entries are added up in log order whoever found them. Each worker parses and replays its
+entries, in log order.
+A well-formed leaf is in canonical form, where the demand id follows the commitments'
+closing brace, so the demand read from the bytes is the one the parsed event names; what
+any other bytes seem to name decides only which one worker finds them malformed.
 
 The workers are forked from the audit's process, so they start with its checks (packs and
 disclosed openings included) without copying them through a pipe; they are this module's
@@ -24,6 +26,7 @@ elsewhere ``--jobs`` above 1 is refused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import traceback
@@ -38,7 +41,6 @@ from typing import Any
 from custodes.audit.checks import Check, Replay, ReplayResult
 from custodes.audit.errors import AuditError
 from custodes.audit.findings import Finding
-from custodes.tlog.tiles import TILE_WIDTH, parse_bundle
 
 __all__ = ["MAX_JOBS", "ShardedReplay", "leaf_demand", "shard_of"]
 
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 
 #: Most worker processes one audit starts.
 MAX_JOBS = 64
+#: What the pipe to a worker holds: about twenty bundles' worth of its entries.
+PIPE_BYTES = 1 << 20
 _DEMAND = b',"demand":"'
 
 
@@ -61,66 +65,56 @@ def leaf_demand(leaf: bytes) -> bytes | None:
     return None if close < 0 else leaf[start:close]
 
 
-def shard_of(leaf: bytes, shards: int) -> int:
-    """Which of ``shards`` replays the entry ``leaf``: by its demand, else the first."""
+def shard_of(index: int, leaf: bytes, shards: int) -> int:
+    """Which of ``shards`` replays the entry ``leaf`` at ``index``: by its demand, else by
+    its index."""
     demand = leaf_demand(leaf)
-    return 0 if demand is None else zlib.crc32(demand) % shards
+    return index % shards if demand is None else zlib.crc32(demand) % shards
 
 
-class _Shard(Replay):
-    """The replay of the demands of one shard, in a worker process."""
-
-    def __init__(self, checks: Sequence[Check], shard: int, shards: int) -> None:
-        super().__init__(checks)
-        self.shard = shard
-        self.shards = shards
-
-    def feed_bundle(self, start: int, entries: list[bytes]) -> None:
-        feed, shard, shards, crc32, prefix = self.feed, self.shard, self.shards, zlib.crc32, _DEMAND
-        skip = len(prefix) + 1
-        for i, entry in enumerate(entries):
-            # shard_of, inlined: a million calls of it would cost a worker a third of a second
-            end = entry.find(b"}")
-            if end >= 0 and entry.startswith(prefix, end + 1):
-                close = entry.find(b'"', end + skip)
-                owner = 0 if close < 0 else crc32(entry[end + skip : close]) % shards
-            else:
-                owner = 0
-            if owner == shard:
-                feed(start + i, entry)
-
-
-def _work(conn: Connection, replay: _Shard, size: int) -> None:
-    """A worker's life: bundles in, until the time to judge deadlines at; its result out."""
+def _work(inbox: Connection, outbox: Connection, replay: Replay) -> None:
+    """A worker's life: its entries in, until the time to judge deadlines at; its result out."""
     try:
         while True:
-            message = conn.recv()
+            message = inbox.recv()
             if isinstance(message, datetime):
-                conn.send(replay.result(message))
+                outbox.send(replay.result(message))
                 return
-            start, data = message
-            replay.feed_bundle(start, parse_bundle(data, min(TILE_WIDTH, size - start)))
+            feed = replay.feed
+            for index, entry in zip(*message, strict=True):
+                feed(index, entry)
     except EOFError:
         return  # the audit stopped early: nothing to send
     except BaseException:
-        conn.send(traceback.format_exc(limit=8))
+        outbox.send(traceback.format_exc(limit=8))
     finally:
-        conn.close()
+        inbox.close()
+        outbox.close()
+
+
+def _widen(conn: Connection) -> None:
+    """Let a pipe hold :data:`PIPE_BYTES`, where the system allows it (Linux), so that the
+    audit's process can run ahead of a busy worker instead of waiting on it."""
+    import fcntl  # POSIX only, as forking is
+
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        with contextlib.suppress(OSError):  # over the system's limit: the pipe stays as it is
+            fcntl.fcntl(conn.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 class ShardedReplay:
     """A :class:`~custodes.audit.checks.Replay` of a log of ``size`` entries across
     ``jobs`` worker processes; use it as a context manager, which ends the workers."""
 
-    def __init__(self, checks: Sequence[Check], jobs: int, size: int) -> None:
+    def __init__(self, checks: Sequence[Check], jobs: int) -> None:
         if not 2 <= jobs <= MAX_JOBS:
             raise AuditError(f"a sharded replay takes 2 to {MAX_JOBS} jobs, not {jobs}")
         if "fork" not in multiprocessing.get_all_start_methods():
             raise AuditError("--jobs above 1 needs a system that can fork processes")
         self.replay = Replay(checks)
         self.jobs = jobs
-        self._size = size
-        self._conns: list[Connection] = []
+        self._inboxes: list[Connection] = []
+        self._outboxes: list[Connection] = []
         self._workers: list[BaseProcess] = []
         self._done = False
 
@@ -132,17 +126,20 @@ class ShardedReplay:
         context = multiprocessing.get_context("fork")
         try:
             for shard in range(self.jobs):
-                mine, theirs = context.Pipe()
-                replay = _Shard(self.replay.checks, shard, self.jobs)
+                inbox, to_worker = context.Pipe(duplex=False)
+                from_worker, outbox = context.Pipe(duplex=False)
+                _widen(to_worker)
+                self._inboxes.append(to_worker)
+                self._outboxes.append(from_worker)
                 worker = context.Process(
                     target=_work,
-                    args=(theirs, replay, self._size),
+                    args=(inbox, outbox, Replay(self.replay.checks)),
                     name=f"custodes-audit-{shard}",
                     daemon=True,
                 )
                 worker.start()
-                theirs.close()
-                self._conns.append(mine)
+                inbox.close()
+                outbox.close()
                 self._workers.append(worker)
         except BaseException:
             self._end()
@@ -158,23 +155,37 @@ class ShardedReplay:
     ) -> None:
         self._end()
 
-    def feed_bundle(self, start: int, data: bytes) -> None:
-        """Send the well-formed entry bundle that starts at entry ``start`` to every worker."""
-        message = (start, data)
-        for shard, conn in enumerate(self._conns):
+    def feed_bundle(self, start: int, entries: list[bytes]) -> None:
+        """Send each worker its entries of a well-formed bundle that starts at entry ``start``,
+        with their indexes."""
+        shards = self.jobs
+        parts: list[tuple[list[int], list[bytes]]] = [([], []) for _ in range(shards)]
+        crc32, prefix, skip = zlib.crc32, _DEMAND, len(_DEMAND) + 1
+        for index, entry in enumerate(entries, start):
+            # shard_of, inlined: a million calls would cost the audit a third of a second
+            end = entry.find(b"}")
+            if end >= 0 and entry.startswith(prefix, end + 1):
+                close = entry.find(b'"', end + skip)
+                owner = index % shards if close < 0 else crc32(entry[end + skip : close]) % shards
+            else:
+                owner = index % shards
+            indexes, mine = parts[owner]
+            indexes.append(index)
+            mine.append(entry)
+        for shard, conn in enumerate(self._inboxes):
             try:
-                conn.send(message)
+                conn.send(parts[shard])
             except OSError:
                 raise self._failure(shard) from None
 
     def finish(self, as_of: datetime) -> list[Finding]:
         """Every finding, as one replay of the whole log would give them."""
-        for shard, conn in enumerate(self._conns):
+        for shard, conn in enumerate(self._inboxes):
             try:
                 conn.send(as_of)
             except OSError:
                 raise self._failure(shard) from None
-        for shard, conn in enumerate(self._conns):
+        for shard, conn in enumerate(self._outboxes):
             result = self._receive(shard, conn)
             self.replay.absorb(result)
         self._done = True
@@ -200,11 +211,11 @@ class ShardedReplay:
     def _end(self) -> None:
         """Close the pipes and end the workers: they exit when their pipe closes, and those
         still busy after a few seconds are ended by their process ids."""
-        for conn in self._conns:
+        for conn in [*self._inboxes, *self._outboxes]:
             conn.close()
         for worker in self._workers:
             worker.join(timeout=None if self._done else 5)
             if worker.is_alive():
                 worker.terminate()
                 worker.join()
-        self._conns, self._workers = [], []
+        self._inboxes, self._outboxes, self._workers = [], [], []
