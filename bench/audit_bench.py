@@ -365,20 +365,53 @@ def bench_audit(n: int = 1_000_000) -> None:
         judged_split = _audit(
             root, policy, n, published, f"custodes audit --pack --jobs {JOBS}", jobs=JOBS
         )
+    measured = [
+        ("SHA-256 of the bundle bytes, one stream (baseline)", streamed),
+        ("SHA-256 of each entry (baseline)", per_entry),
+        ("custodes audit (every tile, every event, every check)", audit),
+        (f"custodes audit --jobs {JOBS} (events replayed in {JOBS} processes)", split),
+        ("custodes audit --pack (and every screening judged again)", judged),
+        (f"custodes audit --pack --jobs {JOBS}", judged_split),
+    ]
     rows = [
         [what, f"{seconds:.2f}", f"{n / seconds:,.0f}", f"{seconds / streamed:.1f}x",
          f"{seconds / per_entry:.1f}x"]
-        for what, seconds in (
-            ("SHA-256 of the bundle bytes, one stream (baseline)", streamed),
-            ("SHA-256 of each entry (baseline)", per_entry),
-            ("custodes audit (every tile, every event, every check)", audit),
-            (f"custodes audit --jobs {JOBS} (events replayed in {JOBS} processes)", split),
-            ("custodes audit --pack (and every screening judged again)", judged),
-            (f"custodes audit --pack --jobs {JOBS}", judged_split),
-        )
+        for what, seconds in measured
     ]  # fmt: skip
     show(
         f"custodes audit of {n:,} events ({size / 1e6:,.0f} MB of entry bundles)",
         ["measure", "seconds", "entries/s", "/ stream", "/ per entry"],
         rows,
     )
+    console.print(f"chart: {_chart(measured, per_entry, n, CHART)}")
+
+
+CHART = Path("artifacts/bench/audit.svg")
+"""Where :func:`bench_audit` draws its figures."""
+GOAL = 3.0
+"""The issue's goal: an audit under this many times SHA-256 of each entry."""
+
+
+def _chart(measured: list[tuple[str, float]], per_entry: float, n: int, path: Path) -> Path:
+    """Each measure's seconds, against the goal drawn from the per-entry baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    labels = [what.split(" (")[0] for what, _ in measured][::-1]
+    seconds = [s for _, s in measured][::-1]
+    colours = ["tab:grey" if "SHA-256" in label else "tab:blue" for label in labels]
+    ax.barh(labels, seconds, color=colours)
+    for y, value in enumerate(seconds):
+        ax.text(value, y, f" {value:.2f} s ({value / per_entry:.1f}x)", va="center", fontsize=8)
+    goal = GOAL * per_entry
+    ax.axvline(goal, color="tab:red", linestyle="--", label=f"goal: {GOAL:.0f}x per-entry SHA-256")
+    ax.set(title=f"custodes audit of {n:,} events, seconds", xlim=(0, max(seconds) * 1.3))
+    ax.legend(fontsize="small", loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
