@@ -157,8 +157,13 @@ class _Exploding(Check):
         raise RuntimeError(f"cannot judge entry {index}")
 
 
-def test_a_worker_that_fails_fails_the_audit_and_leaves_no_process(policy: Policy) -> None:
-    files = publish(list(ENTRIES))
+@pytest.mark.parametrize("copies", [1, 40])
+def test_a_worker_that_fails_fails_the_audit_and_leaves_no_process(
+    policy: Policy, copies: int
+) -> None:
+    """Its error is the audit's, whether it failed once every entry was sent (one copy of
+    the golden log) or while the audit's process was still sending (forty)."""
+    files = publish(list(ENTRIES) * copies)
     with pytest.raises(RuntimeError):
         audit_log(memory_fetcher(files), policy, checks=[_Exploding()], jobs=1)
     with pytest.raises(AuditError, match="cannot judge entry"):

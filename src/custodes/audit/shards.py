@@ -100,8 +100,8 @@ def _widen(conn: Connection) -> None:
 
 
 class ShardedReplay:
-    """A :class:`~custodes.audit.checks.Replay` of a log of ``size`` entries across
-    ``jobs`` worker processes; use it as a context manager, which ends the workers."""
+    """A :class:`~custodes.audit.checks.Replay` of ``checks`` across ``jobs`` worker
+    processes; use it as a context manager, which ends the workers."""
 
     def __init__(self, checks: Sequence[Check], jobs: int) -> None:
         if not 2 <= jobs <= MAX_JOBS:
@@ -201,8 +201,13 @@ class ShardedReplay:
         return result
 
     def _failure(self, shard: int) -> AuditError:
-        worker = self._workers[shard]
+        """What stopped a worker that no longer reads its entries: the error it reported,
+        else how it ended."""
+        worker, outbox = self._workers[shard], self._outboxes[shard]
         worker.join(timeout=1)
+        with contextlib.suppress(EOFError, OSError):
+            if outbox.poll(0):
+                return AuditError(f"replay worker {shard} failed:\n{outbox.recv()}")
         return AuditError(f"replay worker {shard} ended early (exit code {worker.exitcode})")
 
     def _end(self) -> None:
