@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -210,3 +212,17 @@ def test_the_command_reports_alike_with_jobs(tmp_path: Path) -> None:
         result = runner.invoke(app, [*args, "--no-state", "--jobs", bad])
         assert result.exit_code != 0
         assert "--jobs is 0 (one per processor) or 1 to 64" in result.output
+
+
+def test_the_installed_command_reports_alike_with_two_workers(tmp_path: Path) -> None:
+    """The command as an auditor runs it, in a process of its own, progress bar and all."""
+    reports = []
+    for jobs in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-m", "custodes", "audit", str(GOLDEN), "--policy", POLICY,
+             "--no-state", "--json", "--as-of", "2027-01-01T00:00:00Z", "--jobs", jobs],
+            capture_output=True, timeout=120, check=False, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode()
+        reports.append(json.loads(done.stdout))
+    assert reports[0] == reports[1] and reports[0]["clean"] is True
