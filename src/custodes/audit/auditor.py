@@ -175,7 +175,8 @@ def audit_log(
             replay = Replay(checks) if checks else None
             rebuilt = rebuild_log(fetch, cp, progress, replay.feed if replay else None)
         if replay is not None:
-            found = replay.finish(as_of or datetime.now(UTC))  # and the workers' counts in
+            # finished even so: a sharded replay counts its events from its workers' results
+            found = replay.finish(as_of or datetime.now(UTC))
             if rebuilt.entries_verified:
                 replayed = found
                 notes += replay.notes()
