@@ -170,10 +170,9 @@ def audit_log(
     with collector_paused(), ExitStack() as stack:
         if checks and jobs > 1:
             replay = stack.enter_context(ShardedReplay(checks, jobs))
-            rebuilt = rebuild_log(fetch, cp, progress, on_bundle=replay.feed_bundle)
-        else:
-            replay = Replay(checks) if checks else None
-            rebuilt = rebuild_log(fetch, cp, progress, replay.feed if replay else None)
+        elif checks:
+            replay = Replay(checks)
+        rebuilt = rebuild_log(fetch, cp, progress, replay.feed_bundle if replay else None)
         if replay is not None:
             # finished even so: a sharded replay counts its events from its workers' results
             found = replay.finish(as_of or datetime.now(UTC))

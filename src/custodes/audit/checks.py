@@ -180,6 +180,12 @@ class Replay:
             if found:
                 self._observed.extend((index, f) for f in found)
 
+    def feed_bundle(self, start: int, entries: list[bytes]) -> None:
+        """:meth:`feed` each entry of a bundle whose first is entry ``start``."""
+        feed = self.feed
+        for index, entry in enumerate(entries, start):
+            feed(index, entry)
+
     def result(self, as_of: datetime) -> ReplayResult:
         """What this replay found, for :meth:`absorb`: each check's tallies are taken before
         it finishes, so that what it draws from them is drawn once, from every replay's."""

@@ -54,6 +54,7 @@ __all__ = [
     "Fetch",
     "LogVerificationError",
     "MissingFileError",
+    "OnBundle",
     "Progress",
     "RebuiltLog",
     "VerifiedLog",
@@ -65,6 +66,9 @@ __all__ = [
 
 Fetch = Callable[[str], bytes]
 Progress = Callable[[int, int], None]
+OnBundle = Callable[[int, list[bytes]], None]
+"""What sees the entries of each well-formed bundle, in order: ``on_bundle(start, entries)``,
+``start`` the index of the first."""
 
 MAX_CHECKPOINT_SIZE = 16 * 1024
 
@@ -244,8 +248,7 @@ def _tile_mismatch(path: str, what: str) -> Finding:
 def _read_entries(
     run: _Pass,
     progress: Progress | None,
-    on_entry: Callable[[int, bytes], None] | None,
-    on_bundle: Callable[[int, list[bytes]], None] | None,
+    on_bundle: OnBundle | None,
 ) -> None:
     """Phase one: every bundle, its leaf hashes, and level 0 compared with the tiles."""
     for start in range(0, run.size, TILE_WIDTH):
@@ -261,9 +264,6 @@ def _read_entries(
         joined = _compare_leaves(run, start, Tile(0, n, width), leaf_hashes(entries), problem)
         if problem is None:
             run.built[(0, n)] = joined
-            if on_entry is not None:
-                for i, entry in enumerate(entries):
-                    on_entry(start + i, entry)
             if on_bundle is not None:
                 on_bundle(start, entries)
         else:
@@ -309,16 +309,14 @@ def rebuild_log(
     fetch: Fetch,
     checkpoint: Checkpoint,
     progress: Progress | None = None,
-    on_entry: Callable[[int, bytes], None] | None = None,
-    on_bundle: Callable[[int, list[bytes]], None] | None = None,
+    on_bundle: OnBundle | None = None,
 ) -> RebuiltLog:
     """Rebuild the tree ``checkpoint`` commits to from the entries ``fetch`` reads.
 
-    ``on_entry(index, data)`` sees every entry of every well-formed bundle, in order;
-    ``on_bundle(start, entries)`` sees the entries of every well-formed bundle, with the
-    index of the first, in order."""
+    ``on_bundle(start, entries)`` sees the entries of every well-formed bundle, in order,
+    with the index of the first."""
     run = _Pass(fetch, checkpoint.size)
-    _read_entries(run, progress, on_entry, on_bundle)
+    _read_entries(run, progress, on_bundle)
     built_root: bytes | None = None
     if run.entries_complete:
         _build_upper_levels(run)
@@ -351,14 +349,15 @@ def verify_log(
     fetch: Fetch,
     verifier: Verifier,
     progress: Progress | None = None,
-    on_entry: Callable[[int, bytes], None] | None = None,
+    on_bundle: OnBundle | None = None,
 ) -> VerifiedLog:
     """Check everything published against the signed checkpoint; returns what was checked.
 
     Raises :class:`LogVerificationError` (:class:`MissingFileError` for a missing file)
-    naming the first problem. ``on_entry(index, data)`` sees every entry in order."""
+    naming the first problem. ``on_bundle(start, entries)`` sees every bundle's entries in
+    order."""
     cp = open_checkpoint(fetch, verifier)
-    rebuilt = rebuild_log(fetch, cp, progress, on_entry)
+    rebuilt = rebuild_log(fetch, cp, progress, on_bundle)
     if rebuilt.findings:
         first = rebuilt.findings[0]
         error = MissingFileError if first.code == "file_missing" else LogVerificationError

@@ -105,13 +105,13 @@ def read_log(
     tally = Tally()
     hashes: list[bytes] | None = [] if wanted != cp.size else None
 
-    def on_entry(index: int, entry: bytes) -> None:
-        if index < wanted:
+    def on_bundle(start: int, entries: list[bytes]) -> None:
+        for index, entry in enumerate(entries[: max(0, wanted - start)], start):
             tally.feed(index, entry)
             if hashes is not None:
                 hashes.append(leaf_hash(entry))
 
-    rebuilt = rebuild_log(fetch, cp, progress, on_entry)
+    rebuilt = rebuild_log(fetch, cp, progress, on_bundle)
     if rebuilt.findings:
         first = rebuilt.findings[0]
         raise UnverifiedLogError(
