@@ -293,11 +293,11 @@ def build_leaves() -> list[bytes]:
     return log.leaves
 
 
-def publish(data: Path, leaves: list[bytes]) -> str:
-    """Append ``leaves`` to the log of the data directory ``data`` (made if need be) and
-    integrate them; returns the log's verifier key."""
+def publish(data: Path, leaves: list[bytes], origin: str = ORIGIN) -> str:
+    """Append ``leaves`` to the log of the data directory ``data`` (made if need be, for a
+    log of ``origin``) and integrate them; returns the log's verifier key."""
     if not (data / "custodes.toml").exists():
-        init_data_dir(data, ORIGIN)
+        init_data_dir(data, origin)
     settings = load_settings(data, database_url=f"sqlite:///{data / 'custodes.db'}")
     with open_deployment(settings) as dep:
         dep.ledger.append(leaves)
@@ -451,7 +451,7 @@ def test_entries_that_are_not_events_are_counted_and_left_out(
     published: Published, h2: Report
 ) -> None:
     assert (h2.not_events, h2.events) == (1, len(published.leaves) - 1)
-    assert h2.checkpoint.size == len(published.leaves)
+    assert h2.logs[0].checkpoint.size == len(published.leaves)
     assert h2.as_of == datetime(2027, 7, 2, tzinfo=UTC)
 
 
@@ -524,7 +524,7 @@ def test_the_html_page_holds_the_charts_the_tables_and_the_checkpoint(
         r'<figure class="chart" id="chart-([a-z-]+)"><svg[^>]*>.*?</svg>', page, re.S
     )
     assert charts == ["demands-by-country", "demands-by-authority-kind", "outcomes", "restrictions"]
-    assert h2.checkpoint.root.hex() in page and ORIGIN in page
+    assert h2.logs[0].checkpoint.root.hex() in page and ORIGIN in page
     for schema in SCHEMAS.values():
         assert f'id="table-{schema.name}"' in page
     assert "Demands by country" in page and ">FR<" in page
@@ -776,9 +776,9 @@ def test_a_log_that_grew_still_verifies_the_report_of_its_earlier_checkpoint(
     )
     publish(data, more.leaves)
     verified = verify_report(out, fetch=open_source(str(data)))
-    assert verified.report.checkpoint.size == len(published.leaves)
+    assert verified.report.logs[0].checkpoint.size == len(published.leaves)
     again = published.report("2026H2", data)  # a new report from the longer log counts it
-    assert again.checkpoint.size == len(published.leaves) + 1
+    assert again.logs[0].checkpoint.size == len(published.leaves) + 1
     assert rows(again, "demands_by_country")[1][:2] == ("DE", 7)
 
 

@@ -1,5 +1,8 @@
 """``custodes report``: a transparency report from a published log, or ``--verify`` one.
 
+Several logs (one per data-residency region) make one report: ``custodes report EU US
+--period 2026H2 --policy FILE``, the policy naming every log (or ``--vkey`` once for each).
+
 Exit status: 0 when the report was written (or verified), 1 when the log does not verify or
 a report differs from what its log gives (one line on stderr names the first difference), 2
 when the command could not be run (bad period or policy, unreachable source).
@@ -20,6 +23,7 @@ from custodes.audit.source import open_source
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
 from custodes.reports import (
+    Report,
     compute_report,
     parse_period,
     render_report,
@@ -52,25 +56,26 @@ def _report_errors() -> Iterator[None]:
         fail("report_io", f"{exc.filename or ''}: {exc.strerror}", exit_code=EXIT_ERROR)
 
 
-def _trust(policy: Path | None, vkey: str | None) -> Policy | None:
-    if policy is not None and vkey is not None:
+def _trust(policy: Path | None, vkey: list[str] | None) -> Policy | None:
+    if policy is not None and vkey:
         raise ReportError("give --policy or --vkey, not both")
     if policy is not None:
         trust = parse_policy(policy.read_bytes())
         if not trust.logs:
             raise ReportError(f"{policy} names no log")
         return trust
-    if vkey is not None:
-        return Policy((PolicyLog(vkey),), (), (), NONE)
+    if vkey:
+        return Policy(tuple(PolicyLog(key) for key in vkey), (), (), NONE)
     return None
 
 
 def report(
     source: Annotated[
-        str | None,
+        list[str] | None,
         typer.Argument(
-            help="The published log (a directory or an http(s) URL). With --verify, "
-            "default: the source the report names."
+            help="The published log (a directory or an http(s) URL), or several, one per "
+            "region, for one report of them all. With --verify, default: the sources the "
+            "report names."
         ),
     ] = None,
     *,
@@ -86,8 +91,11 @@ def report(
         typer.Option("--policy", help="c2sp.org/tlog-policy file: log key, witnesses, quorum."),
     ] = None,
     vkey: Annotated[
-        str | None,
-        typer.Option("--vkey", help="The log's verifier key, instead of a policy file."),
+        list[str] | None,
+        typer.Option(
+            "--vkey",
+            help="The log's verifier key, instead of a policy file (once for each log).",
+        ),
     ] = None,
     verify: Annotated[
         Path | None,
@@ -109,35 +117,38 @@ def report(
             if verify is not None:
                 if period is not None:
                     raise ReportError("--verify takes the period from the report")
-                fetch = open_source(source) if source is not None else None
+                fetch = [open_source(s) for s in source] if source else None
                 checked = verify_report(verify, fetch=fetch, policy=trust, progress=advance)
             else:
-                if source is None or period is None or trust is None:
+                if not source or period is None or trust is None:
                     raise ReportError("give SOURCE, --period and --policy (or --vkey)")
                 made = compute_report(
-                    open_source(source),
+                    [(s, open_source(s)) for s in source],
                     trust,
                     parse_period(period),
-                    source=source,
                     progress=advance,
                 )
         if verify is not None:
-            cp = checked.report.checkpoint
             console.print(
                 f"[bold green]verified[/]: {escape(str(verify))} is the report of "
-                f"{checked.report.period} from {escape(cp.origin)} at size {cp.size}, "
-                f"root {cp.root.hex()}"
+                f"{checked.report.period} from {_checkpoints(checked.report)}"
             )
-            if policy is None and vkey is None:
+            if policy is None and not vkey:
                 console.print("note: checked with the trust policy the report names")
             if not checked.charts_compared:
                 console.print("note: drawn by another custodes or matplotlib; charts not compared")
             return
         write_report(render_report(made), out)
-    cp = made.checkpoint
     console.print(
-        f"wrote the {made.period} report to {escape(str(out))}: {made.events} events, "
-        f"checkpoint {escape(cp.origin)} size {cp.size} root {cp.root.hex()}"
+        f"wrote the {made.period} report to {escape(str(out))}: {made.events} events "
+        f"from {_checkpoints(made)}"
     )
     if made.provisional:
         console.print("note: provisional, the log's latest event is before the period's end")
+
+
+def _checkpoints(report: Report) -> str:
+    return "; ".join(
+        f"{escape(g.checkpoint.origin)} at size {g.checkpoint.size}, root {g.checkpoint.root.hex()}"
+        for g in report.logs
+    )

@@ -27,11 +27,12 @@ from custodes.reports.build import (
     verify_report,
     write_report,
 )
-from custodes.reports.model import Report, format_report_json, parse_report_json
+from custodes.reports.model import LogRead, Report, format_report_json, parse_report_json
 from custodes.reports.period import Period, format_period, parse_period
 
 __all__ = [
     "FILES",
+    "LogRead",
     "Period",
     "Report",
     "Verified",

@@ -11,10 +11,15 @@
    (:class:`~custodes.reports.errors.UnverifiedLogError`);
 3. count the period (:mod:`~custodes.reports.figures`, :mod:`~custodes.reports.dsa`).
 
+:func:`compute_report` reads several logs into one report as well (one deployment per
+data-residency region, each with its own log): each is verified in turn against the same
+trust policy, which names every log, and their demands are counted together, each within
+its own log (:func:`~custodes.reports.tally.merged`).
+
 :func:`render_report` turns the :class:`~custodes.reports.model.Report` into its files
 (:data:`FILES`), and :func:`verify_report` recomputes a written report from the log it names:
-the log must still verify, its first ``size`` entries (the report's checkpoint) must still
-hash to the report's root, and every file must come out byte for byte the same. A log that
+each log must still verify, its first ``size`` entries (the report's checkpoint of it) must
+still hash to the report's root, and every file must come out byte for byte the same. A log that
 grew since is fine: the report is recomputed from the entries its checkpoint covers.
 """
 
@@ -25,7 +30,7 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +42,16 @@ from custodes.reports.charts import render_charts
 from custodes.reports.dsa import orders_table, statements_of_reasons
 from custodes.reports.errors import (
     LogChangedError,
+    ReportError,
     ReportFormatError,
     ReportMismatchError,
     UnverifiedLogError,
 )
 from custodes.reports.figures import demand_tables, national_security_table
 from custodes.reports.model import (
+    MAX_LOGS,
     MAX_REPORT_JSON,
+    LogRead,
     Report,
     format_report_json,
     parse_report_header,
@@ -52,7 +60,7 @@ from custodes.reports.package import format_csv, format_datapackage, format_stat
 from custodes.reports.page import generator, render_page
 from custodes.reports.period import Period
 from custodes.reports.tables import SCHEMAS
-from custodes.reports.tally import Tally
+from custodes.reports.tally import Tally, merged
 from custodes.tlog import Checkpoint, leaf_hash, root_of
 
 __all__ = [
@@ -83,9 +91,15 @@ _GENERATOR = re.compile(r'<meta name="generator" content="([^"]*)">')
 
 
 def read_log(
-    fetch: Fetch, policy: Policy, *, size: int | None = None, progress: Progress | None = None
+    fetch: Fetch,
+    policy: Policy,
+    *,
+    size: int | None = None,
+    origin: str | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Checkpoint, Tally]:
     """Verify the log ``fetch`` reads and replay its first ``size`` entries (default: all).
+    With ``origin``, the log must be that one (:class:`LogChangedError`).
 
     Returns the checkpoint of those entries (origin, size, root) and the tally."""
     try:
@@ -97,6 +111,8 @@ def read_log(
         why = findings[0].detail if findings else "no log of the policy signed the checkpoint"
         raise UnverifiedLogError(f"the checkpoint does not verify: {why}")
     cp = verified.checkpoint
+    if origin is not None and cp.origin != origin:
+        raise LogChangedError(f"the log read is {cp.origin}, not {origin}", size=cp.size)
     wanted = cp.size if size is None else size
     if wanted > cp.size:
         raise LogChangedError(
@@ -124,10 +140,9 @@ def read_log(
     return Checkpoint(cp.origin, wanted, root), tally
 
 
-def report_from(
-    tally: Tally, period: Period, checkpoint: Checkpoint, *, source: str, policy: str
-) -> Report:
-    """The report of ``period`` from a replayed log."""
+def report_from(tally: Tally, period: Period, logs: Sequence[LogRead], *, policy: str) -> Report:
+    """The report of ``period`` from the replayed logs ``logs`` (the tally of several is
+    :func:`~custodes.reports.tally.merged`)."""
     tables = [
         *demand_tables(tally, period),
         national_security_table(tally, period, tally.latest),
@@ -137,8 +152,7 @@ def report_from(
     tables.sort(key=lambda t: order.index(t.name))
     return Report(
         period,
-        source,
-        checkpoint,
+        tuple(logs),
         policy,
         tally.latest,
         tally.events,
@@ -148,18 +162,59 @@ def report_from(
     )
 
 
+Source = tuple[str, Fetch]
+"""A log to read: where it is (as the report names it), and the function that reads it."""
+
+
+def _read_logs(
+    sources: Sequence[Source],
+    policy: Policy,
+    claims: Sequence[Checkpoint | None],
+    progress: Progress | None,
+) -> tuple[list[LogRead], Tally]:
+    """Verify and replay each log in turn (``claims``: the origin and the number of entries
+    each must give, None for all of any); one progress from the first entry of the first
+    to the last of the last."""
+    if not 1 <= len(sources) <= MAX_LOGS:
+        raise ReportError(f"a report is made from 1 to {MAX_LOGS} logs")
+    logs: list[LogRead] = []
+    tallies: list[tuple[str, Tally]] = []
+    before = 0
+    for (source, fetch), claim in zip(sources, claims, strict=True):
+
+        def advance(done: int, total: int, before: int = before) -> None:
+            if progress is not None:
+                progress(before + done, before + total)
+
+        cp, tally = read_log(
+            fetch,
+            policy,
+            size=None if claim is None else claim.size,
+            origin=None if claim is None else claim.origin,
+            progress=advance,
+        )
+        if any(g.checkpoint.origin == cp.origin for g in logs):
+            raise ReportError(f"{source} is log {cp.origin} again: each log is read once")
+        logs.append(LogRead(source, cp))
+        tallies.append((cp.origin, tally))
+        before += cp.size
+    return logs, merged(tallies)
+
+
 def compute_report(
-    fetch: Fetch,
+    fetch: Fetch | Sequence[Source],
     policy: Policy,
     period: Period,
     *,
-    source: str,
+    source: str = "",
     progress: Progress | None = None,
 ) -> Report:
-    """The report of ``period`` from the log ``fetch`` reads, verified against ``policy``."""
-    checkpoint, tally = read_log(fetch, policy, progress=progress)
-    text = format_policy(policy).decode()
-    return report_from(tally, period, checkpoint, source=source, policy=text)
+    """The report of ``period`` from the log ``fetch`` reads (named ``source``), verified
+    against ``policy``; or from several logs, each given as ``(source, fetch)``, every one
+    of them verified against ``policy``, which names them all."""
+    sources = [(source, fetch)] if callable(fetch) else list(fetch)
+    logs, tally = _read_logs(sources, policy, [None] * len(sources), progress)
+    return report_from(tally, period, logs, policy=format_policy(policy).decode())
 
 
 def render_report(report: Report, *, drawn_by: str | None = None) -> dict[str, bytes]:
@@ -265,29 +320,42 @@ def _masked(page: bytes) -> bytes:
 def verify_report(
     report_dir: Path,
     *,
-    fetch: Fetch | None = None,
+    fetch: Fetch | Sequence[Fetch] | None = None,
     policy: Policy | None = None,
     progress: Progress | None = None,
 ) -> Verified:
-    """Recompute the report in ``report_dir`` from its log; raise on the first difference.
+    """Recompute the report in ``report_dir`` from its logs; raise on the first difference.
 
-    ``fetch`` defaults to the report's recorded source and ``policy`` to its recorded trust
-    policy. Raises :class:`LogChangedError` when the log no longer starts with the report's
-    checkpoint, :class:`ReportMismatchError` naming the first file and place that differs."""
+    ``fetch`` reads the report's log (for a report of several, one for each, in the report's
+    order); it defaults to the sources the report names, and ``policy`` to its recorded
+    trust policy. Raises :class:`LogChangedError` when a log no longer starts with the
+    report's checkpoint of it, :class:`ReportMismatchError` naming the first file and place
+    that differs."""
     raw = _read(report_dir / "report.json", MAX_REPORT_JSON + 1)
     if raw is None:
         raise ReportFormatError(f"{report_dir} holds no report.json")
     claimed = parse_report_header(raw)
     trust = policy or parse_policy(claimed.policy.encode())
-    reader = fetch or open_source(claimed.source)
-    cp, tally = read_log(reader, trust, size=claimed.checkpoint.size, progress=progress)
-    if (cp.origin, cp.root) != (claimed.checkpoint.origin, claimed.checkpoint.root):
-        raise LogChangedError(
-            f"the first {cp.size} entries of log {cp.origin} hash to {cp.root.hex()}, not to "
-            f"the report's checkpoint root {claimed.checkpoint.root.hex()}",
-            size=cp.size,
+    if fetch is None:
+        readers = [open_source(g.source) for g in claimed.logs]
+    else:
+        readers = [fetch] if callable(fetch) else list(fetch)
+    if len(readers) != len(claimed.logs):
+        raise ReportError(
+            f"the report was made from {len(claimed.logs)} log(s); {len(readers)} given"
         )
-    again = report_from(tally, claimed.period, cp, source=claimed.source, policy=claimed.policy)
+    sources = [(g.source, reader) for g, reader in zip(claimed.logs, readers, strict=True)]
+    logs, tally = _read_logs(sources, trust, [g.checkpoint for g in claimed.logs], progress)
+    for read, said in zip(logs, claimed.logs, strict=True):
+        cp, claim = read.checkpoint, said.checkpoint
+        if cp.root != claim.root:
+            where = f" (read from {read.source})" if len(logs) > 1 else ""
+            raise LogChangedError(
+                f"the first {cp.size} entries of log {cp.origin}{where} hash to "
+                f"{cp.root.hex()}, not to the report's checkpoint root {claim.root.hex()}",
+                size=cp.size,
+            )
+    again = report_from(tally, claimed.period, logs, policy=claimed.policy)
     expected = render_report(again)
     compared = True
     for name in FILES:

@@ -28,6 +28,7 @@ field                               from the log
 ``source_type``                     ``SOURCE_TYPE_OTHER_NOTIFICATION`` (a government order)
 ``automated_*``                     ``No`` / ``AUTOMATED_DECISION_NOT_AUTOMATED`` (dual control)
 ``puid``                            ``DEMAND-ENTRY-ITEM``: demand id, log entry, item number
+                                    (``ORIGIN/DEMAND-ENTRY-ITEM`` in a report of several logs)
 ==================================  =========================================================
 
 **The orders table** (:data:`~custodes.reports.tables.DSA_ORDERS`) follows the "Member State
@@ -231,7 +232,7 @@ def _statement(d: DemandRecord, r: RestrictionRecord, item: int) -> Statement:
             "The issuing authority found the information illegal under the law its order "
             "cites. The platform gave effect to the order after checking it against its "
             "published policy and approving it under dual control; every step is an event in "
-            f"its public transparency log (demand {d.demand})."
+            f"its public transparency log (demand {d.demand}{_in_log(d)})."
         ),
         content_type=("CONTENT_TYPE_OTHER",),
         content_type_other=_CONTENT[content],
@@ -243,23 +244,33 @@ def _statement(d: DemandRecord, r: RestrictionRecord, item: int) -> Statement:
             f"Order received on {received} from {_who(d)}, naming {d.subjects} item(s). "
             f"Approved by {d.approvals} staff member(s) under policy pack "
             f"{d.pack or 'not logged'}. Applied on {applied} to {r.items} item(s) "
-            f"({r.action}), in {scope}; log entry {r.index}, item {item + 1} of {r.items}."
+            f"({r.action}), in {scope}; {_entry(d, r)}, item {item + 1} of {r.items}."
         ),
         source_type="SOURCE_TYPE_OTHER_NOTIFICATION",
         source_identity=f"Order of {_who(d)}",
         automated_detection="No",
         automated_decision="AUTOMATED_DECISION_NOT_AUTOMATED",
-        puid=f"{d.demand}-{r.index}-{item}",
+        puid=f"{d.log}/{d.demand}-{r.index}-{item}" if d.log else f"{d.demand}-{r.index}-{item}",
     )
+
+
+def _in_log(d: DemandRecord) -> str:
+    """Which log, in a report of several (a demand id is unique only within its log)."""
+    return f" of log {d.log}" if d.log else ""
+
+
+def _entry(d: DemandRecord, r: RestrictionRecord) -> str:
+    return f"entry {r.index} of log {d.log}" if d.log else f"log entry {r.index}"
 
 
 def statements_of_reasons(tally: Tally, period: Period) -> list[Statement]:
     """A statement for each item of each restriction applied in the period (see above)."""
-    found: list[tuple[int, DemandRecord, RestrictionRecord]] = []
+    found: list[tuple[tuple[int, int], DemandRecord, RestrictionRecord]] = []
+    rank = {origin: n for n, origin in enumerate(tally.logs)}  # logs in the order read
     for d in tally.demands.values():
         if d.national_security:
             continue
-        found += [(r.index, d, r) for r in d.restrictions if r.time in period]
+        found += [((rank.get(d.log, 0), r.index), d, r) for r in d.restrictions if r.time in period]
     found.sort(key=lambda t: t[0])
     return [
         _statement(d, r, i) for _, d, r in found if eea_scope(r.territories) for i in range(r.items)

@@ -14,14 +14,21 @@
      "tables": {"totals": [{COLUMN: CELL, ...}], "demands": [...], ...},
      "dsa_statements_of_reasons": [{FIELD: VALUE, ...}, ...]}
 
+A report merged from several logs (one deployment per data-residency region, each with its
+own log) has, in place of ``source`` and ``checkpoint``, one member naming each log in the
+order they were read::
+
+     "logs": [{"source": "https://eu.platform.example/log/",
+               "checkpoint": {"origin": ..., "size": 300, "root": HEX}}, ...],
+
 Every table of :data:`~custodes.reports.tables.SCHEMAS` is present, its rows objects with
 every column. :func:`parse_report_json` checks all of it (sizes first) and returns the
 :class:`Report` that :func:`format_report_json` turns back into the same bytes.
 
 >>> from custodes.tlog import Checkpoint
 >>> from custodes.reports.period import parse_period
->>> empty = Report(parse_period("2026H2"), "log/", Checkpoint("example/log", 0, bytes(32)),
-...                "quorum none\\n", None, 0, 0, (), ())
+>>> read = LogRead("log/", Checkpoint("example/log", 0, bytes(32)))
+>>> empty = Report(parse_period("2026H2"), (read,), "quorum none\\n", None, 0, 0, (), ())
 >>> parse_report_json(format_report_json(empty)) == empty
 True
 """
@@ -41,7 +48,9 @@ from custodes.tlog import Checkpoint
 
 __all__ = [
     "FORMAT",
+    "MAX_LOGS",
     "MAX_REPORT_JSON",
+    "LogRead",
     "Report",
     "ReportHeader",
     "format_report_json",
@@ -52,22 +61,38 @@ __all__ = [
 FORMAT = "custodes-report/v1"
 MAX_REPORT_JSON = 512 * 1024 * 1024
 """The largest ``report.json`` read, checked before parsing."""
+MAX_LOGS = 64
+"""The most logs one report merges: one per data-residency region."""
 _TIME = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @dataclass(frozen=True)
-class Report:
-    """The figures of one period, and the checkpoint of the log they were computed from."""
+class LogRead:
+    """One log a report was computed from: where it was read, and the checkpoint of the
+    entries counted (its origin, size and root)."""
 
-    period: Period
     source: str
     checkpoint: Checkpoint
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of one period, and the checkpoint of each log they were computed from
+    (one, or one per data-residency region for a merged report)."""
+
+    period: Period
+    logs: tuple[LogRead, ...]
     policy: str
     as_of: datetime | None
     events: int
     not_events: int
     tables: tuple[Table, ...]
     statements: tuple[Statement, ...]
+
+    @property
+    def origins(self) -> str:
+        """The origins of the logs, as the page and the data package title them."""
+        return ", ".join(log.checkpoint.origin for log in self.logs)
 
     @property
     def provisional(self) -> bool:
@@ -85,16 +110,26 @@ def _time(when: datetime) -> str:
     return when.astimezone(UTC).strftime(_TIME)
 
 
+def _checkpoint_json(cp: Checkpoint) -> dict[str, Any]:
+    return {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()}
+
+
+def _logs_json(logs: tuple[LogRead, ...]) -> dict[str, Any]:
+    if len(logs) == 1:
+        return {"source": logs[0].source, "checkpoint": _checkpoint_json(logs[0].checkpoint)}
+    return {
+        "logs": [{"source": g.source, "checkpoint": _checkpoint_json(g.checkpoint)} for g in logs]
+    }
+
+
 def format_report_json(report: Report) -> bytes:
     """``report.json`` for ``report`` (see the module docstring)."""
-    cp = report.checkpoint
     doc = {
         "format": FORMAT,
         "period": str(report.period),
         "start": _time(report.period.start),
         "end": _time(report.period.end),
-        "source": report.source,
-        "checkpoint": {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()},
+        **_logs_json(report.logs),
         "policy": report.policy,
         "as_of": None if report.as_of is None else _time(report.as_of),
         "provisional": report.provisional,
@@ -157,13 +192,28 @@ def _checkpoint(doc: dict[str, Any]) -> Checkpoint:
     return Checkpoint(_get(cp, "origin", str), size, root)
 
 
+def _logs(doc: dict[str, Any]) -> tuple[LogRead, ...]:
+    if "logs" not in doc:
+        return (LogRead(_get(doc, "source", str), _checkpoint(doc)),)
+    raw = _get(doc, "logs", list)
+    if not 2 <= len(raw) <= MAX_LOGS:
+        raise ReportFormatError(f"report.json: logs names 2 to {MAX_LOGS} logs")
+    logs = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise ReportFormatError("report.json: each of logs is {source, checkpoint}")
+        logs.append(LogRead(_get(item, "source", str), _checkpoint(item)))
+    if len({g.checkpoint.origin for g in logs}) != len(logs):
+        raise ReportFormatError("report.json: logs names one log twice")
+    return tuple(logs)
+
+
 @dataclass(frozen=True)
 class ReportHeader:
     """What a report says it was computed from: enough to compute it again."""
 
     period: Period
-    source: str
-    checkpoint: Checkpoint
+    logs: tuple[LogRead, ...]
     policy: str
 
 
@@ -181,15 +231,12 @@ def _load(raw: bytes) -> dict[str, Any]:
 
 def _header(doc: dict[str, Any]) -> ReportHeader:
     return ReportHeader(
-        parse_period(_get(doc, "period", str)),
-        _get(doc, "source", str),
-        _checkpoint(doc),
-        _get(doc, "policy", str),
+        parse_period(_get(doc, "period", str)), _logs(doc), _get(doc, "policy", str)
     )
 
 
 def parse_report_header(raw: bytes) -> ReportHeader:
-    """Only the period, source, checkpoint and policy of ``report.json``: what
+    """Only the period, logs (source and checkpoint of each) and policy of ``report.json``: what
     ``--verify`` needs to compute the report again and compare every byte."""
     return _header(_load(raw))
 
@@ -202,8 +249,7 @@ def parse_report_json(raw: bytes) -> Report:
     statements = _get(doc, "dsa_statements_of_reasons", list)
     report = Report(
         header.period,
-        header.source,
-        header.checkpoint,
+        header.logs,
         header.policy,
         None if as_of is None else _parse_time(as_of, "as_of"),
         _get(doc, "events", int),

@@ -130,7 +130,6 @@ def _tabular(schema: Schema, data: bytes) -> dict[str, object]:
 
 def format_datapackage(report: Report, files: Mapping[str, bytes]) -> bytes:
     """``datapackage.json`` for the report's ``files`` (name to content)."""
-    cp = report.checkpoint
     resources = [_tabular(t.schema, files[t.schema.path]) for t in report.tables]
     for name, path, title in (
         ("report", "report.json", "The whole report, as custodes-report/v1 JSON"),
@@ -148,12 +147,20 @@ def format_datapackage(report: Report, files: Mapping[str, bytes]) -> bytes:
     doc = {
         "profile": "data-package",
         "name": f"custodes-report-{str(report.period).lower()}",
-        "title": f"Transparency report {report.period}: {cp.origin}",
+        "title": f"Transparency report {report.period}: {report.origins}",
         "description": (
-            f"Government demands received in {report.period}, computed from checkpoint "
-            f"{cp.size} (root {cp.root.hex()}) of the transparency log {cp.origin}."
+            f"Government demands received in {report.period}, computed from "
+            + " and ".join(
+                f"checkpoint {g.checkpoint.size} (root {g.checkpoint.root.hex()}) of the "
+                f"transparency log {g.checkpoint.origin}"
+                for g in report.logs
+            )
+            + "."
         ),
-        "sources": [{"title": f"Transparency log {cp.origin}", "path": report.source}],
+        "sources": [
+            {"title": f"Transparency log {g.checkpoint.origin}", "path": g.source}
+            for g in report.logs
+        ],
         "resources": resources,
     }
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()

@@ -75,8 +75,18 @@ def _table(table: Table) -> str:
     )
 
 
+def _logs(report: Report) -> str:
+    """Each log: its origin, the checkpoint counted and where it was read."""
+    return "".join(
+        f"<dt>Log</dt><dd>{escape(g.checkpoint.origin)}</dd>"
+        f"<dt>Checkpoint</dt><dd>size {g.checkpoint.size}, root {g.checkpoint.root.hex()}</dd>"
+        f"<dt>Read from</dt><dd>{escape(g.source)}</dd>"
+        for g in report.logs
+    )
+
+
 def _header(report: Report) -> str:
-    cp, p = report.checkpoint, report.period
+    p = report.period
     until = (p.end - timedelta(days=1)).date().isoformat()
     as_of = "no events" if report.as_of is None else report.as_of.strftime("%Y-%m-%d %H:%M UTC")
     note = (
@@ -94,14 +104,17 @@ def _header(report: Report) -> str:
     return (
         f"<header><h1>Transparency report {escape(str(p))}</h1>\n"
         f"<p>Government demands received from {p.start.date().isoformat()} to {until} "
-        "(UTC), counted from the platform's public transparency log alone.</p>\n"
-        '<dl class="checkpoint">'
-        f"<dt>Log</dt><dd>{escape(cp.origin)}</dd>"
-        f"<dt>Checkpoint</dt><dd>size {cp.size}, root {cp.root.hex()}</dd>"
-        f"<dt>Read from</dt><dd>{escape(report.source)}</dd>"
+        f"(UTC), counted from the platform's public transparency {_alone(report)}.</p>\n"
+        f'<dl class="checkpoint">{_logs(report)}'
         f"<dt>Latest event</dt><dd>{as_of}</dd>"
         f"<dt>Events read</dt><dd>{report.events}</dd></dl>\n{note}{skipped}</header>\n"
     )
+
+
+def _alone(report: Report) -> str:
+    if len(report.logs) == 1:
+        return "log alone"
+    return f"logs alone, one per region ({len(report.logs)}), each demand counted within its log"
 
 
 def _method(report: Report) -> str:
@@ -134,7 +147,7 @@ def render_page(report: Report, charts: list[Chart], drawn_by: str) -> bytes:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
         f'<meta name="generator" content="{escape(drawn_by)}">\n'
         f"<title>Transparency report {escape(str(report.period))}: "
-        f"{escape(report.checkpoint.origin)}</title>\n<style>{_STYLE}</style></head>\n<body>\n"
+        f"{escape(report.origins)}</title>\n<style>{_STYLE}</style></head>\n<body>\n"
         f"{_header(report)}"
         f'<section id="charts"><h2>Charts</h2>\n{figures}</section>\n'
         f"{tables}{_method(report)}</body></html>\n"

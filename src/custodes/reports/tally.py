@@ -36,7 +36,7 @@ as is an event about a demand the log never received, and every event about no d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -65,6 +65,7 @@ __all__ = [
     "DemandRecord",
     "RestrictionRecord",
     "Tally",
+    "merged",
 ]
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,8 @@ class DemandRecord:
     approvals: int = 0
     state_driven_tos_actions: int = 0
     restrictions: list[RestrictionRecord] = field(default_factory=list)
+    log: str = ""
+    """The origin of the log the demand is in, in a tally of several logs (:func:`merged`)."""
 
     @property
     def national_security(self) -> bool:
@@ -216,6 +219,8 @@ class Tally:
     """Every demand of the log, from its entries in order."""
 
     def __init__(self) -> None:
+        self.logs: tuple[str, ...] = ()
+        """The origins of the logs of a tally of several (:func:`merged`); else empty."""
         self.demands: dict[str, DemandRecord] = {}
         self.events = 0
         self.not_events = 0
@@ -255,3 +260,22 @@ class Tally:
             handler = _HANDLERS.get(event.kind)
             if handler is not None:
                 handler(record, event)
+
+
+def merged(tallies: Sequence[tuple[str, Tally]]) -> Tally:
+    """One tally of several logs, each given with its origin: their demands (each now
+    naming its log, as the same id may stand for another demand in another log), events and
+    entries. One log's tally is returned as it is."""
+    if len(tallies) == 1:
+        return tallies[0][1]
+    into = Tally()
+    into.logs = tuple(origin for origin, _ in tallies)
+    for origin, tally in tallies:
+        for record in tally.demands.values():
+            record.log = origin
+            into.demands[f"{origin} {record.demand}"] = record
+        into.events += tally.events
+        into.not_events += tally.not_events
+        if tally.latest is not None and (into.latest is None or tally.latest > into.latest):
+            into.latest = tally.latest
+    return into
