@@ -105,11 +105,14 @@ def report(
         ),
     ] = None,
 ) -> None:
-    """Transparency report of a period, from the published log alone (or --verify one)."""
+    """Transparency report of a period, from published logs alone (or --verify one)."""
     with _report_errors():
         trust = _trust(policy, vkey)
         with progress_bar() as bar:
-            task = bar.add_task("reading the log", total=None)
+            logs = f"{len(source)} logs" if source and len(source) > 1 else "the log"
+            if not source:
+                logs = "the log(s) the report names"
+            task = bar.add_task(f"reading {logs}", total=None)
 
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
