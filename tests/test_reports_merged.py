@@ -202,6 +202,8 @@ def test_each_log_must_be_named_by_the_policy_and_read_once(regions: Regions) ->
         compute_report([(eu, open_source(eu)), (us, open_source(us))], only_eu, period)
     with pytest.raises(ReportError, match="from 1 to 64 logs"):
         compute_report([], regions.policy, period)
+    with pytest.raises(ReportError, match="give its source"):
+        compute_report(open_source(eu), regions.policy, period)
 
 
 def test_report_json_of_several_logs_is_read_strictly(merged: Report) -> None:

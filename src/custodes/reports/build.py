@@ -206,13 +206,19 @@ def compute_report(
     policy: Policy,
     period: Period,
     *,
-    source: str = "",
+    source: str | None = None,
     progress: Progress | None = None,
 ) -> Report:
-    """The report of ``period`` from the log ``fetch`` reads (named ``source``), verified
-    against ``policy``; or from several logs, each given as ``(source, fetch)``, every one
-    of them verified against ``policy``, which names them all."""
-    sources = [(source, fetch)] if callable(fetch) else list(fetch)
+    """The report of ``period`` from the log ``fetch`` reads (named ``source``: where anyone
+    can read it to verify the report), verified against ``policy``; or from several logs,
+    each given as ``(source, fetch)``, every one verified against ``policy``, which names
+    them all."""
+    if callable(fetch):
+        if source is None:
+            raise ReportError("a report names where its log is read: give its source")
+        sources = [(source, fetch)]
+    else:
+        sources = list(fetch)
     logs, tally = _read_logs(sources, policy, [None] * len(sources), progress)
     return report_from(tally, period, logs, policy=format_policy(policy).decode())
 
