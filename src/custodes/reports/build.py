@@ -172,9 +172,9 @@ def _read_logs(
     claims: Sequence[Checkpoint | None],
     progress: Progress | None,
 ) -> tuple[list[LogRead], Tally]:
-    """Verify and replay each log in turn (``claims``: the origin and the number of entries
-    each must give, None for all of any); one progress from the first entry of the first
-    to the last of the last."""
+    """Verify and replay each log in turn; ``claims`` are the checkpoints the logs must
+    start with (None: all of any log), each checked as soon as its log is read. One progress
+    runs from the first entry of the first log to the last of the last."""
     if not 1 <= len(sources) <= MAX_LOGS:
         raise ReportError(f"a report is made from 1 to {MAX_LOGS} logs")
     logs: list[LogRead] = []
@@ -195,6 +195,13 @@ def _read_logs(
         )
         if any(g.checkpoint.origin == cp.origin for g in logs):
             raise ReportError(f"{source} is log {cp.origin} again: each log is read once")
+        if claim is not None and cp.root != claim.root:
+            where = f" (read from {source})" if len(sources) > 1 else ""
+            raise LogChangedError(
+                f"the first {cp.size} entries of log {cp.origin}{where} hash to "
+                f"{cp.root.hex()}, not to the report's checkpoint root {claim.root.hex()}",
+                size=cp.size,
+            )
         logs.append(LogRead(source, cp))
         tallies.append((cp.origin, tally))
         before += cp.size
@@ -352,15 +359,6 @@ def verify_report(
         )
     sources = [(g.source, reader) for g, reader in zip(claimed.logs, readers, strict=True)]
     logs, tally = _read_logs(sources, trust, [g.checkpoint for g in claimed.logs], progress)
-    for read, said in zip(logs, claimed.logs, strict=True):
-        cp, claim = read.checkpoint, said.checkpoint
-        if cp.root != claim.root:
-            where = f" (read from {read.source})" if len(logs) > 1 else ""
-            raise LogChangedError(
-                f"the first {cp.size} entries of log {cp.origin}{where} hash to "
-                f"{cp.root.hex()}, not to the report's checkpoint root {claim.root.hex()}",
-                size=cp.size,
-            )
     again = report_from(tally, claimed.period, logs, policy=claimed.policy)
     expected = render_report(again)
     compared = True
