@@ -109,9 +109,8 @@ def report(
     with _report_errors():
         trust = _trust(policy, vkey)
         with progress_bar() as bar:
-            logs = f"{len(source)} logs" if source and len(source) > 1 else "the log"
-            if not source:
-                logs = "the log(s) the report names"
+            count = len(source or ())
+            logs = {0: "the log(s) the report names", 1: "the log"}.get(count, f"{count} logs")
             task = bar.add_task(f"reading {logs}", total=None)
 
             def advance(done: int, total: int) -> None:

@@ -65,6 +65,7 @@ from custodes.tlog import Checkpoint, leaf_hash, root_of
 
 __all__ = [
     "FILES",
+    "Source",
     "Verified",
     "compute_report",
     "first_difference",
