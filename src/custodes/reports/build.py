@@ -103,6 +103,12 @@ def read_log(
     With ``origin``, the log must be that one (:class:`LogChangedError`).
 
     Returns the checkpoint of those entries (origin, size, root) and the tally."""
+    cp = _open_log(fetch, policy, origin)
+    return _replay_log(fetch, cp, _wanted(cp, size), progress)
+
+
+def _open_log(fetch: Fetch, policy: Policy, origin: str | None) -> Checkpoint:
+    """The log's checkpoint, verified against ``policy`` (and, given, its ``origin``)."""
     try:
         note = fetch("checkpoint")
     except MissingFileError as exc:
@@ -114,11 +120,23 @@ def read_log(
     cp = verified.checkpoint
     if origin is not None and cp.origin != origin:
         raise LogChangedError(f"the log read is {cp.origin}, not {origin}", size=cp.size)
+    return cp
+
+
+def _wanted(cp: Checkpoint, size: int | None) -> int:
+    """How many entries of the log of ``cp`` to count: ``size``, or all of them."""
     wanted = cp.size if size is None else size
     if wanted > cp.size:
         raise LogChangedError(
             f"the log has {cp.size} entries, fewer than the {wanted} the report was made from"
         )
+    return wanted
+
+
+def _replay_log(
+    fetch: Fetch, cp: Checkpoint, wanted: int, progress: Progress | None
+) -> tuple[Checkpoint, Tally]:
+    """Rebuild the log of the verified ``cp`` and count its first ``wanted`` entries."""
     tally = Tally()
     hashes: list[bytes] | None = [] if wanted != cp.size else None
 
@@ -173,29 +191,28 @@ def _read_logs(
     claims: Sequence[Checkpoint | None],
     progress: Progress | None,
 ) -> tuple[list[LogRead], Tally]:
-    """Verify and replay each log in turn; ``claims`` are the checkpoints the logs must
-    start with (None: all of any log), each checked as soon as its log is read. One progress
-    runs from the first entry of the first log to the last of the last."""
+    """Verify every log's checkpoint (each log once), then replay each log in turn;
+    ``claims`` are the checkpoints the logs must start with (None: all of any log), each
+    checked as soon as its log is read. One progress runs over every log's entries."""
     if not 1 <= len(sources) <= MAX_LOGS:
         raise ReportError(f"a report is made from 1 to {MAX_LOGS} logs")
+    opened: list[tuple[Checkpoint, int]] = []
+    for (source, fetch), claim in zip(sources, claims, strict=True):
+        cp = _open_log(fetch, policy, None if claim is None else claim.origin)
+        if any(seen.origin == cp.origin for seen, _ in opened):
+            raise ReportError(f"{source} is log {cp.origin} again: each log is read once")
+        opened.append((cp, _wanted(cp, None if claim is None else claim.size)))
+    everything = sum(cp.size for cp, _ in opened)
     logs: list[LogRead] = []
     tallies: list[tuple[str, Tally]] = []
     before = 0
-    for (source, fetch), claim in zip(sources, claims, strict=True):
+    for (source, fetch), claim, (whole, wanted) in zip(sources, claims, opened, strict=True):
 
         def advance(done: int, total: int, before: int = before) -> None:
             if progress is not None:
-                progress(before + done, before + total)
+                progress(before + done, everything)
 
-        cp, tally = read_log(
-            fetch,
-            policy,
-            size=None if claim is None else claim.size,
-            origin=None if claim is None else claim.origin,
-            progress=advance,
-        )
-        if any(g.checkpoint.origin == cp.origin for g in logs):
-            raise ReportError(f"{source} is log {cp.origin} again: each log is read once")
+        cp, tally = _replay_log(fetch, whole, wanted, advance)
         if claim is not None and cp.root != claim.root:
             where = f" (read from {source})" if len(sources) > 1 else ""
             raise LogChangedError(
@@ -205,7 +222,7 @@ def _read_logs(
             )
         logs.append(LogRead(source, cp))
         tallies.append((cp.origin, tally))
-        before += cp.size
+        before += whole.size
     return logs, merged(tallies)
 
 
