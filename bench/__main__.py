@@ -10,6 +10,7 @@ from bench import (
     api_bench,
     api_cost_bench,
     audit_bench,
+    audit_http_bench,
     ledger_bench,
     report_bench,
     screening_bench,
@@ -23,6 +24,7 @@ BENCHES: dict[str, Callable[[], None]] = {
     "report": report_bench.bench_report,
     "access": access_bench.bench_access,
     "audit": audit_bench.bench_audit,
+    "audit-http": audit_http_bench.bench_audit_http,
     "api": api_bench.bench_api,
     "api-cost": api_cost_bench.bench_api_cost,
 }

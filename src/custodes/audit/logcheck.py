@@ -23,9 +23,12 @@ function, so the same code checks a directory or a URL.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
 
 from custodes.audit.findings import MAX_NAMED, Finding
 from custodes.tlog import (
@@ -56,6 +59,7 @@ __all__ = [
     "MissingFileError",
     "OnBundle",
     "Progress",
+    "ReadsAhead",
     "RebuiltLog",
     "VerifiedLog",
     "dir_fetcher",
@@ -71,6 +75,18 @@ OnBundle = Callable[[int, list[bytes]], None]
 ``start`` the index of the first."""
 
 MAX_CHECKPOINT_SIZE = 16 * 1024
+
+
+@runtime_checkable
+class ReadsAhead(Protocol):
+    """A :data:`Fetch` that gains from being asked for several files at once: a remote source,
+    where each request waits a round trip. :func:`rebuild_log` then fetches the next
+    ``read_ahead`` files it will ask for while it checks the ones it has, each in a thread of
+    its own, so the fetch must be safe to call from several threads (0: no read-ahead)."""
+
+    read_ahead: int
+
+    def __call__(self, rel: str, /) -> bytes: ...
 
 
 class LogVerificationError(TlogError):
@@ -165,6 +181,59 @@ class _Pass:
                 Finding("file_missing", f"{path} is missing", evidence={"path": path})
             )
             return None
+
+
+class _ReadAhead:
+    """``fetch``, with the files ``upcoming`` names fetched ``depth`` at a time, in threads,
+    before they are asked for; use it as a context manager, which cancels what was not asked
+    for and waits for what is under way.
+
+    A file asked for gets what fetching it gave, bytes or the error it raised, when it is
+    asked for: so the rebuild reads, and reports, exactly what it would have read one file at
+    a time. A file that is not ahead is fetched when asked for. At most ``depth`` files are
+    held, fetched or being fetched, at any time."""
+
+    def __init__(self, fetch: Fetch, upcoming: Iterator[str], depth: int) -> None:
+        self._fetch = fetch
+        self._upcoming = upcoming
+        self._depth = depth
+        self._ahead: dict[str, Future[bytes]] = {}
+        self._pool = ThreadPoolExecutor(depth, thread_name_prefix="custodes-read-ahead")
+
+    def __enter__(self) -> _ReadAhead:
+        self._fill()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._ahead.clear()
+
+    def _fill(self) -> None:
+        while len(self._ahead) < self._depth:
+            path = next(self._upcoming, None)
+            if path is None:
+                return
+            self._ahead[path] = self._pool.submit(self._fetch, path)
+
+    def __call__(self, path: str) -> bytes:
+        future = self._ahead.pop(path, None)
+        if future is None:
+            return self._fetch(path)
+        self._fill()
+        return future.result()
+
+
+def _entry_files(size: int) -> Iterator[str]:
+    """The files :func:`_read_entries` asks for, in its order: each bundle, then its tile."""
+    for start in range(0, size, TILE_WIDTH):
+        width, n = min(TILE_WIDTH, size - start), start // TILE_WIDTH
+        yield format_tile_path(bundle_tile(n, width))
+        yield format_tile_path(Tile(0, n, width))
 
 
 def _read_bundle(data: bytes, width: int) -> tuple[list[bytes], str | None]:
@@ -314,9 +383,17 @@ def rebuild_log(
     """Rebuild the tree ``checkpoint`` commits to from the entries ``fetch`` reads.
 
     ``on_bundle(start, entries)`` sees the entries of every well-formed bundle, in order,
-    with the index of the first."""
-    run = _Pass(fetch, checkpoint.size)
-    _read_entries(run, progress, on_bundle)
+    with the index of the first. A source that :class:`ReadsAhead` has the bundles and their
+    tiles fetched ahead."""
+    depth = fetch.read_ahead if isinstance(fetch, ReadsAhead) else 0
+    if depth > 0:
+        with _ReadAhead(fetch, _entry_files(checkpoint.size), depth) as ahead:
+            run = _Pass(ahead, checkpoint.size)
+            _read_entries(run, progress, on_bundle)
+        run.fetch = fetch
+    else:
+        run = _Pass(fetch, checkpoint.size)
+        _read_entries(run, progress, on_bundle)
     built_root: bytes | None = None
     if run.entries_complete:
         _build_upper_levels(run)

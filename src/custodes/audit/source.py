@@ -7,6 +7,11 @@ read at all raises :class:`~custodes.audit.errors.FetchError` (the audit stops).
 each response is read only up to the largest size its kind of file can have; anything longer
 is refused before it is read in full.
 
+A log read over HTTP is read the way a web server or CDN serves it best: on connections kept
+open between requests (one TCP and TLS handshake per connection, not per file), and
+:data:`READ_AHEAD` files at a time (:class:`~custodes.audit.logcheck.ReadsAhead`), so that a
+million entries (7,813 bundles and tiles) cost a round trip per sixteen files, not per file.
+
 >>> open_source("ftp://example.org/log")
 Traceback (most recent call last):
 ...
@@ -15,8 +20,9 @@ custodes.audit.errors.FetchError: not a directory or an http(s) URL: 'ftp://exam
 
 from __future__ import annotations
 
+import http.client
 import logging
-import urllib.error
+import threading
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -26,12 +32,16 @@ from custodes.audit.logcheck import MAX_CHECKPOINT_SIZE, Fetch, MissingFileError
 from custodes.tlog import SizeLimitError
 from custodes.tlog.tiles import MAX_BUNDLE_SIZE, TILE_WIDTH
 
-__all__ = ["log_directory", "open_source", "url_fetcher"]
+__all__ = ["READ_AHEAD", "UrlFetcher", "log_directory", "open_source", "url_fetcher"]
 
 log = logging.getLogger(__name__)
 
 _TIMEOUT = 30.0
 _MAX_TILE_SIZE = TILE_WIDTH * 32
+READ_AHEAD = 16
+"""Files a URL source has fetched at once, each on a kept-alive connection of its own:
+enough to keep the audit busy across a round trip of about 50 ms, as it checks a file in
+about 3 ms, and at most 16 MB of bundles held."""
 
 
 def _limit(rel: str) -> int:
@@ -42,34 +52,145 @@ def _limit(rel: str) -> int:
     return _MAX_TILE_SIZE
 
 
-def url_fetcher(base: str, *, timeout: float = _TIMEOUT) -> Fetch:
-    """Read published files below the URL prefix ``base`` (e.g. ``https://host/log/``)."""
-    if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
-        raise FetchError(f"not an http(s) URL: {base!r}")
-    prefix = base if base.endswith("/") else base + "/"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_MAX_ERROR_BODY = 64 * 1024
+_Origin = tuple[str, str]  # scheme, host[:port]
 
-    def fetch(rel: str) -> bytes:
-        url = urllib.parse.urljoin(prefix, rel)  # prefix is http(s), checked above
+
+def _proxy(origin: _Origin) -> str | None:
+    """The proxy (``host:port``) the environment names for ``origin`` (``http_proxy``,
+    ``https_proxy``, ``no_proxy``), as urllib would use it; None for a direct connection."""
+    scheme, netloc = origin
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(netloc.rsplit("@", 1)[-1]):
+        return None
+    parsed = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    return parsed.netloc.rsplit("@", 1)[-1] or None
+
+
+class UrlFetcher:
+    """Reads published files below a URL prefix (``https://host/log/``), as a
+    :data:`~custodes.audit.logcheck.Fetch`. Safe to call from several threads: connections
+    are kept alive and used again, at most :attr:`read_ahead` of them kept idle per server;
+    redirects are followed (http and https only, at most five); a proxy the environment
+    names is used as urllib would (without proxy credentials). :meth:`close` closes the
+    connections, as dropping the fetcher does.
+
+    Built on the standard library's ``http.client``, as the auditor keeps its dependencies to
+    what it must trust anyway."""
+
+    def __init__(self, base: str, *, timeout: float, read_ahead: int) -> None:
+        if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
+            raise FetchError(f"not an http(s) URL: {base!r}")
+        self.prefix = base if base.endswith("/") else base + "/"
+        self.read_ahead = read_ahead
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+
+    def __call__(self, rel: str) -> bytes:
+        url = urllib.parse.urljoin(self.prefix, rel)  # the prefix is http(s), checked above
         limit = _limit(rel)
-        request = urllib.request.Request(url, headers={"User-Agent": "custodes-audit"})  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                data: bytes = response.read(limit + 1)
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                raise MissingFileError(
-                    f"{rel} is missing ({exc.code} from {url})", path=rel
-                ) from None
-            raise FetchError(f"{url} answered {exc.code} {exc.reason}", url=url) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise FetchError(f"cannot read {url}: {reason}", url=url) from None
+            for _ in range(_MAX_REDIRECTS + 1):
+                status, reason, location, data = self._get(url, limit)
+                if status not in _REDIRECTS or not location:
+                    break
+                url = urllib.parse.urljoin(url, location)
+                if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+                    raise FetchError(f"{rel} was redirected to {url!r}, not an http(s) URL")
+            else:
+                raise FetchError(f"{rel} was redirected more than {_MAX_REDIRECTS} times", url=url)
+        except (OSError, http.client.HTTPException) as exc:
+            raise FetchError(f"cannot read {url}: {exc}", url=url) from None
+        if status in (404, 410):
+            raise MissingFileError(f"{rel} is missing ({status} from {url})", path=rel)
+        if not 200 <= status < 300:
+            raise FetchError(f"{url} answered {status} {reason}", url=url)
         if len(data) > limit:
             raise SizeLimitError(f"{rel} is over {limit} bytes", path=rel)
         log.debug("fetched url=%s bytes=%d", url, len(data))
         return data
 
-    return fetch
+    def _get(self, url: str, limit: int) -> tuple[int, str, str | None, bytes]:
+        """One GET: status, reason, Location, and the body up to ``limit`` + 1 bytes (an
+        error's up to 64 KiB). A kept-alive connection the server has closed since is
+        replaced once; a connection whose answer was not read to its end is closed."""
+        parts = urllib.parse.urlsplit(url)
+        origin = (parts.scheme.lower(), parts.netloc)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if origin[0] == "http" and _proxy(origin) is not None:
+            target = urllib.parse.urlunsplit(parts._replace(fragment=""))  # a proxy's form
+        for attempt in (1, 2):
+            conn = self._checkout(origin)
+            try:
+                conn.request("GET", target, headers={"User-Agent": "custodes-audit"})
+                response = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionError) as exc:
+                conn.close()
+                if attempt == 2 or isinstance(exc, ConnectionRefusedError):
+                    raise
+                continue  # kept alive too long: the server hung up; once more, afresh
+            except BaseException:
+                conn.close()
+                raise
+            try:
+                ok = 200 <= response.status < 300
+                data = response.read(limit + 1 if ok else _MAX_ERROR_BODY)
+            except BaseException:
+                conn.close()
+                raise
+            if response.isclosed() and not response.will_close:
+                self._checkin(origin, conn)
+            else:
+                conn.close()
+            return response.status, response.reason, response.getheader("Location"), data
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _checkout(self, origin: _Origin) -> http.client.HTTPConnection:
+        with self._lock:
+            idle = self._idle.get(origin)
+            if idle:
+                return idle.pop()
+        scheme, netloc = origin
+        proxy = _proxy(origin)
+        if scheme == "https":
+            if proxy is None:
+                return http.client.HTTPSConnection(netloc, timeout=self._timeout)
+            tunnel = http.client.HTTPSConnection(proxy, timeout=self._timeout)
+            tunnel.set_tunnel(netloc)  # CONNECT through the proxy; TLS with the server itself
+            return tunnel
+        return http.client.HTTPConnection(proxy or netloc, timeout=self._timeout)
+
+    def _checkin(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < max(1, self.read_ahead):
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+    def __del__(self) -> None:
+        # A fetcher is handed around as a plain function, so whoever drops the last reference
+        # to it closes its connections.
+        if hasattr(self, "_idle"):
+            self.close()
+
+
+def url_fetcher(
+    base: str, *, timeout: float = _TIMEOUT, read_ahead: int = READ_AHEAD
+) -> UrlFetcher:
+    """Read published files below the URL prefix ``base`` (e.g. ``https://host/log/``),
+    ``read_ahead`` at a time when a rebuild asks for many (0: one after another)."""
+    return UrlFetcher(base, timeout=timeout, read_ahead=read_ahead)
 
 
 def log_directory(path: Path) -> Path:
