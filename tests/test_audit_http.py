@@ -3,6 +3,7 @@ as from the directory, whatever the server answers."""
 
 from __future__ import annotations
 
+import gc
 import http.server
 import shutil
 import threading
@@ -53,6 +54,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
     class Handler(http.server.SimpleHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
+        timeout = 5  # a connection kept alive and left idle ends, and its thread with it
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, directory=str(root), **kwargs)
@@ -81,13 +83,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = False  # joined when the server closes: none outlives its test
+        block_on_close = True
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     state.url = f"http://127.0.0.1:{server.server_address[1]}/"
     try:
         yield state
     finally:
+        gc.collect()  # fetchers the test left in a cycle close their connections
         server.shutdown()
         server.server_close()
         thread.join()
