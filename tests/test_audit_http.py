@@ -214,3 +214,22 @@ def test_redirects_are_followed_to_http_urls_only_and_not_forever(served: Served
     served.moved = {"checkpoint": "/checkpoint"}
     with pytest.raises(FetchError, match="redirected more than 5 times"):
         fetch("checkpoint")
+
+
+def test_read_ahead_leaves_no_cyclic_garbage_when_files_fail() -> None:
+    """The audit runs with the cycle collector paused: a file that could not be fetched
+    must not leave its error, and the fetcher behind it, in a reference cycle."""
+
+    def fetch(rel: str) -> bytes:
+        raise MissingFileError(f"{rel} is missing", path=rel)
+
+    gc.collect()
+    gc.disable()
+    try:
+        with _ReadAhead(fetch, iter("abcd"), 2) as ahead:
+            for rel in "abcd":
+                with pytest.raises(MissingFileError):
+                    ahead(rel)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -225,7 +225,10 @@ class _ReadAhead:
         if future is None:
             return self._fetch(path)
         self._fill()
-        return future.result()
+        try:
+            return future.result()
+        finally:
+            del future  # else its error's traceback, through this frame, holds it: a cycle
 
 
 def _entry_files(size: int) -> Iterator[str]:
