@@ -31,11 +31,10 @@ from bench.audit_bench import _progress as bar_of_audit
 from bench.common import console, show
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
-from custodes.audit.logcheck import Fetch, dir_fetcher
+from custodes.audit.logcheck import Fetch, dir_fetcher, entry_files
 from custodes.audit.policy import NONE, Policy, PolicyLog
 from custodes.audit.source import url_fetcher
 from custodes.policy import load_pack
-from custodes.tlog import TILE_WIDTH, Tile, bundle_tile, format_tile_path
 
 EVENTS = 200_000
 ROUND_TRIP = 0.010
@@ -66,23 +65,11 @@ def _serve(root: str, port: Any) -> None:
     server.serve_forever()
 
 
-def _files(n: int) -> list[str]:
-    """The files an audit of ``n`` entries reads one by one: each bundle and its tile."""
-    paths = []
-    for start in range(0, n, TILE_WIDTH):
-        width, index = min(TILE_WIDTH, n - start), start // TILE_WIDTH
-        paths += [
-            format_tile_path(bundle_tile(index, width)),
-            format_tile_path(Tile(0, index, width)),
-        ]
-    return paths
-
-
 def _download(base: str, n: int) -> float:
     """Seconds to download every bundle and level-0 tile in turn, on one connection."""
     t0 = time.perf_counter()
     with httpx.Client(base_url=base) as client:
-        for path in _files(n):
+        for path in entry_files(n):
             client.get(path).raise_for_status()
     return time.perf_counter() - t0
 
@@ -128,7 +115,7 @@ def bench_audit_http(n: int = EVENTS) -> None:
         finally:
             server.terminate()
             server.join()
-    files = len(_files(n))
+    files = sum(1 for _ in entry_files(n))
     show(
         f"custodes audit of {n:,} events over HTTP: {files:,} files, "
         f"{ROUND_TRIP * 1000:.0f} ms per request",

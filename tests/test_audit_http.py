@@ -18,7 +18,7 @@ import pytest
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import FetchError
-from custodes.audit.logcheck import MissingFileError, ReadsAhead, _ReadAhead, dir_fetcher
+from custodes.audit.logcheck import MissingFileError, ReadsAhead, _reading_ahead, dir_fetcher
 from custodes.audit.source import READ_AHEAD, open_source, url_fetcher
 from custodes.tlog import SizeLimitError
 from test_audit import GOLDEN, LATER, golden_policy
@@ -173,7 +173,7 @@ def test_read_ahead_hands_over_what_fetching_gave_and_holds_no_more_than_asked()
             raise FetchError("cannot read c")
         return rel.encode()
 
-    with _ReadAhead(fetch, iter("abcdefgh"), 3) as ahead:
+    with _reading_ahead(fetch, iter("abcdefgh"), 3) as ahead:
         assert ahead("a") == b"a"
         with pytest.raises(MissingFileError):
             ahead("b")
@@ -226,7 +226,7 @@ def test_read_ahead_leaves_no_cyclic_garbage_when_files_fail() -> None:
     gc.collect()
     gc.disable()
     try:
-        with _ReadAhead(fetch, iter("abcd"), 2) as ahead:
+        with _reading_ahead(fetch, iter("abcd"), 2) as ahead:
             for rel in "abcd":
                 with pytest.raises(MissingFileError):
                     ahead(rel)

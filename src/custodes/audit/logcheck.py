@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 from custodes.audit.findings import MAX_NAMED, Finding
@@ -63,6 +63,7 @@ __all__ = [
     "RebuiltLog",
     "VerifiedLog",
     "dir_fetcher",
+    "entry_files",
     "open_checkpoint",
     "rebuild_log",
     "verify_log",
@@ -183,56 +184,47 @@ class _Pass:
             return None
 
 
-class _ReadAhead:
+@contextmanager
+def _reading_ahead(fetch: Fetch, upcoming: Iterator[str], depth: int) -> Iterator[Fetch]:
     """``fetch``, with the files ``upcoming`` names fetched ``depth`` at a time, in threads,
-    before they are asked for; use it as a context manager, which cancels what was not asked
-    for and waits for what is under way.
+    before they are asked for; on leaving, what was not asked for is cancelled and what is
+    under way is waited for.
 
     A file asked for gets what fetching it gave, bytes or the error it raised, when it is
     asked for: so the rebuild reads, and reports, exactly what it would have read one file at
     a time. A file that is not ahead is fetched when asked for. At most ``depth`` files are
     held, fetched or being fetched, at any time."""
+    pool = ThreadPoolExecutor(depth, thread_name_prefix="custodes-read-ahead")
+    ahead: dict[str, Future[bytes]] = {}
 
-    def __init__(self, fetch: Fetch, upcoming: Iterator[str], depth: int) -> None:
-        self._fetch = fetch
-        self._upcoming = upcoming
-        self._depth = depth
-        self._ahead: dict[str, Future[bytes]] = {}
-        self._pool = ThreadPoolExecutor(depth, thread_name_prefix="custodes-read-ahead")
-
-    def __enter__(self) -> _ReadAhead:
-        self._fill()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._ahead.clear()
-
-    def _fill(self) -> None:
-        while len(self._ahead) < self._depth:
-            path = next(self._upcoming, None)
+    def fill() -> None:
+        while len(ahead) < depth:
+            path = next(upcoming, None)
             if path is None:
                 return
-            self._ahead[path] = self._pool.submit(self._fetch, path)
+            ahead[path] = pool.submit(fetch, path)
 
-    def __call__(self, path: str) -> bytes:
-        future = self._ahead.pop(path, None)
+    def read(path: str) -> bytes:
+        future = ahead.pop(path, None)
         if future is None:
-            return self._fetch(path)
-        self._fill()
+            return fetch(path)
+        fill()
         try:
             return future.result()
         finally:
             del future  # else its error's traceback, through this frame, holds it: a cycle
 
+    try:
+        fill()
+        yield read
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        ahead.clear()
 
-def _entry_files(size: int) -> Iterator[str]:
-    """The files :func:`_read_entries` asks for, in its order: each bundle, then its tile."""
+
+def entry_files(size: int) -> Iterator[str]:
+    """The files a rebuild of a tree of ``size`` entries reads entry by entry, in its order
+    (:func:`_read_entries`): each bundle, then its level-0 tile."""
     for start in range(0, size, TILE_WIDTH):
         width, n = min(TILE_WIDTH, size - start), start // TILE_WIDTH
         yield format_tile_path(bundle_tile(n, width))
@@ -389,14 +381,15 @@ def rebuild_log(
     with the index of the first. A source that :class:`ReadsAhead` has the bundles and their
     tiles fetched ahead."""
     depth = fetch.read_ahead if isinstance(fetch, ReadsAhead) else 0
-    if depth > 0:
-        with _ReadAhead(fetch, _entry_files(checkpoint.size), depth) as ahead:
-            run = _Pass(ahead, checkpoint.size)
-            _read_entries(run, progress, on_bundle)
-        run.fetch = fetch
-    else:
-        run = _Pass(fetch, checkpoint.size)
+    reading = (
+        _reading_ahead(fetch, entry_files(checkpoint.size), depth)
+        if depth > 0
+        else nullcontext(fetch)
+    )
+    with reading as read:
+        run = _Pass(read, checkpoint.size)
         _read_entries(run, progress, on_bundle)
+    run.fetch = fetch
     built_root: bytes | None = None
     if run.entries_complete:
         _build_upper_levels(run)

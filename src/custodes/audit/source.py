@@ -58,6 +58,10 @@ _MAX_ERROR_BODY = 64 * 1024
 _Origin = tuple[str, str]  # scheme, host[:port]
 
 
+def _is_http(url: str) -> bool:
+    return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
+
+
 def _proxy(origin: _Origin) -> str | None:
     """The proxy (``host:port``) the environment names for ``origin`` (``http_proxy``,
     ``https_proxy``, ``no_proxy``), as urllib would use it; None for a direct connection."""
@@ -81,7 +85,7 @@ class UrlFetcher:
     what it must trust anyway."""
 
     def __init__(self, base: str, *, timeout: float, read_ahead: int) -> None:
-        if urllib.parse.urlsplit(base).scheme.lower() not in ("http", "https"):
+        if not _is_http(base):
             raise FetchError(f"not an http(s) URL: {base!r}")
         self.prefix = base if base.endswith("/") else base + "/"
         self.read_ahead = read_ahead
@@ -98,7 +102,7 @@ class UrlFetcher:
                 if status not in _REDIRECTS or not location:
                     break
                 url = urllib.parse.urljoin(url, location)
-                if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+                if not _is_http(url):
                     raise FetchError(f"{rel} was redirected to {url!r}, not an http(s) URL")
             else:
                 raise FetchError(f"{rel} was redirected more than {_MAX_REDIRECTS} times", url=url)
@@ -120,10 +124,11 @@ class UrlFetcher:
         parts = urllib.parse.urlsplit(url)
         origin = (parts.scheme.lower(), parts.netloc)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if origin[0] == "http" and _proxy(origin) is not None:
+        proxy = _proxy(origin)
+        if origin[0] == "http" and proxy is not None:
             target = urllib.parse.urlunsplit(parts._replace(fragment=""))  # a proxy's form
         for attempt in (1, 2):
-            conn = self._checkout(origin)
+            conn = self._checkout(origin, proxy)
             try:
                 conn.request("GET", target, headers={"User-Agent": "custodes-audit"})
                 response = conn.getresponse()
@@ -148,13 +153,13 @@ class UrlFetcher:
             return response.status, response.reason, response.getheader("Location"), data
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _checkout(self, origin: _Origin) -> http.client.HTTPConnection:
+    def _checkout(self, origin: _Origin, proxy: str | None) -> http.client.HTTPConnection:
+        """An idle connection to ``origin``, else a new one (through ``proxy``, if any)."""
         with self._lock:
             idle = self._idle.get(origin)
             if idle:
                 return idle.pop()
         scheme, netloc = origin
-        proxy = _proxy(origin)
         if scheme == "https":
             if proxy is None:
                 return http.client.HTTPSConnection(netloc, timeout=self._timeout)
