@@ -6,9 +6,12 @@ from __future__ import annotations
 import gc
 import http.server
 import shutil
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +48,10 @@ class Served:
         return [path for path, _ in self.requests]
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    root = tmp_path / "log"
-    shutil.copytree(GOLDEN / "log", root)
+@contextmanager
+def serving(root: Path, tls: ssl.SSLContext | None = None) -> Iterator[Served]:
+    """Serve the published log in ``root`` on 127.0.0.1 (over TLS with ``tls``) until the
+    block ends; every connection's thread has ended when it does."""
     state = Served("", root)
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -87,10 +90,21 @@ def served(tmp_path: Path) -> Iterator[Served]:
         daemon_threads = False  # joined when the server closes: none outlives its test
         block_on_close = True
 
+        def get_request(self) -> tuple[socket.socket, Any]:
+            conn, address = super().get_request()
+            if tls is None:
+                return conn, address
+            # the handshake happens in the connection's own thread, at its first read
+            return tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
+
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a client that refused the server's certificate: what some tests want
+
     server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    scheme = "http" if tls is None else "https"
+    state.url = f"{scheme}://127.0.0.1:{server.server_address[1]}/"
     try:
         yield state
     finally:
@@ -98,6 +112,14 @@ def served(tmp_path: Path) -> Iterator[Served]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    root = tmp_path / "log"
+    shutil.copytree(GOLDEN / "log", root)
+    with serving(root) as state:
+        yield state
 
 
 def _findings(report: Any) -> list[tuple[str, str, tuple[int, ...]]]:

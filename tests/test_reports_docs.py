@@ -61,7 +61,7 @@ def test_every_option_is_documented() -> None:
     group = typer.main.get_command(app)
     command = group.commands["report"]  # type: ignore[attr-defined]
     options = [o for p in command.params for o in p.opts if o.startswith("--")]
-    assert set(options) == {"--period", "--out", "--policy", "--vkey", "--verify"}
+    assert set(options) == {"--period", "--out", "--policy", "--vkey", "--verify", "--ca-file"}
     for option in options:
         assert f"`{option}" in DOCS, option
 

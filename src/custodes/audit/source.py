@@ -12,6 +12,10 @@ open between requests (one TCP and TLS handshake per connection, not per file), 
 :data:`READ_AHEAD` files at a time (:class:`~custodes.audit.logcheck.ReadsAhead`), so that a
 million entries (7,813 bundles and tiles) cost a round trip per sixteen files, not per file.
 
+Over https, the server's certificate must verify for the URL's host, against the system's CA
+certificates or only those of a CA file the auditor names (:func:`tls_context`), with TLS 1.2
+at least; one set of TLS settings serves every connection a source opens.
+
 >>> open_source("ftp://example.org/log")
 Traceback (most recent call last):
 ...
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import ssl
 import threading
 import urllib.parse
 import urllib.request
@@ -32,7 +37,14 @@ from custodes.audit.logcheck import MAX_CHECKPOINT_SIZE, Fetch, MissingFileError
 from custodes.tlog import SizeLimitError
 from custodes.tlog.tiles import MAX_BUNDLE_SIZE, TILE_WIDTH
 
-__all__ = ["READ_AHEAD", "UrlFetcher", "log_directory", "open_source", "url_fetcher"]
+__all__ = [
+    "READ_AHEAD",
+    "UrlFetcher",
+    "log_directory",
+    "open_source",
+    "tls_context",
+    "url_fetcher",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +68,21 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _MAX_ERROR_BODY = 64 * 1024
 _Origin = tuple[str, str]  # scheme, host[:port]
+
+
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
+    """The TLS settings of an https source: the server's certificate verified, for the URL's
+    host, against the system's CA certificates (``SSL_CERT_FILE`` and ``SSL_CERT_DIR`` name
+    others), or, with ``ca_file``, against the PEM certificates in that file only; TLS 1.2 at
+    least. Raises :class:`FetchError` for a file that cannot be read as CA certificates."""
+    try:
+        context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
+    except ssl.SSLError as exc:
+        raise FetchError(f"{ca_file} is not a file of PEM CA certificates ({exc.reason})") from None
+    except OSError as exc:
+        raise FetchError(f"cannot read the CA file {ca_file}: {exc.strerror}") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def _is_http(url: str) -> bool:
@@ -84,12 +111,15 @@ class UrlFetcher:
     Built on the standard library's ``http.client``, as the auditor keeps its dependencies to
     what it must trust anyway."""
 
-    def __init__(self, base: str, *, timeout: float, read_ahead: int) -> None:
+    def __init__(
+        self, base: str, *, timeout: float, read_ahead: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         if not _is_http(base):
             raise FetchError(f"not an http(s) URL: {base!r}")
         self.prefix = base if base.endswith("/") else base + "/"
         self.read_ahead = read_ahead
         self._timeout = timeout
+        self._tls = tls
         self._lock = threading.Lock()
         self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
 
@@ -106,6 +136,11 @@ class UrlFetcher:
                     raise FetchError(f"{rel} was redirected to {url!r}, not an http(s) URL")
             else:
                 raise FetchError(f"{rel} was redirected more than {_MAX_REDIRECTS} times", url=url)
+        except ssl.SSLCertVerificationError as exc:
+            why = f"the server's certificate does not verify: {exc.verify_message}"
+            raise FetchError(f"cannot read {url}: {why}", url=url) from None
+        except ssl.SSLError as exc:
+            raise FetchError(f"cannot read {url}: TLS failed: {exc.reason}", url=url) from None
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError(f"cannot read {url}: {exc}", url=url) from None
         if status in (404, 410):
@@ -161,12 +196,21 @@ class UrlFetcher:
                 return idle.pop()
         scheme, netloc = origin
         if scheme == "https":
+            tls = self._context()
             if proxy is None:
-                return http.client.HTTPSConnection(netloc, timeout=self._timeout)
-            tunnel = http.client.HTTPSConnection(proxy, timeout=self._timeout)
+                return http.client.HTTPSConnection(netloc, timeout=self._timeout, context=tls)
+            tunnel = http.client.HTTPSConnection(proxy, timeout=self._timeout, context=tls)
             tunnel.set_tunnel(netloc)  # CONNECT through the proxy; TLS with the server itself
             return tunnel
         return http.client.HTTPConnection(proxy or netloc, timeout=self._timeout)
+
+    def _context(self) -> ssl.SSLContext:
+        """The TLS settings, made once (loading the system's CA certificates) when first
+        needed: a log read over plain http, or from a redirect's target, never needs them."""
+        with self._lock:
+            if self._tls is None:
+                self._tls = tls_context()
+            return self._tls
 
     def _checkin(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -191,11 +235,16 @@ class UrlFetcher:
 
 
 def url_fetcher(
-    base: str, *, timeout: float = _TIMEOUT, read_ahead: int = READ_AHEAD
+    base: str,
+    *,
+    timeout: float = _TIMEOUT,
+    read_ahead: int = READ_AHEAD,
+    tls: ssl.SSLContext | None = None,
 ) -> UrlFetcher:
     """Read published files below the URL prefix ``base`` (e.g. ``https://host/log/``),
-    ``read_ahead`` at a time when a rebuild asks for many (0: one after another)."""
-    return UrlFetcher(base, timeout=timeout, read_ahead=read_ahead)
+    ``read_ahead`` at a time when a rebuild asks for many (0: one after another), with the
+    TLS settings ``tls`` (default: :func:`tls_context`, the system's CA certificates)."""
+    return UrlFetcher(base, timeout=timeout, read_ahead=read_ahead, tls=tls)
 
 
 def log_directory(path: Path) -> Path:
@@ -203,11 +252,12 @@ def log_directory(path: Path) -> Path:
     return path / "log" if (path / "log" / "checkpoint").is_file() else path
 
 
-def open_source(source: str) -> Fetch:
-    """A fetch function for a directory (a data directory or its ``log/``) or an http(s) URL."""
+def open_source(source: str, *, tls: ssl.SSLContext | None = None) -> Fetch:
+    """A fetch function for a directory (a data directory or its ``log/``) or an http(s) URL
+    (read with the TLS settings ``tls``; default: :func:`tls_context`)."""
     scheme = urllib.parse.urlsplit(source).scheme.lower()
     if scheme in ("http", "https"):
-        return url_fetcher(source)
+        return url_fetcher(source, tls=tls)
     path = Path(source)
     if scheme and not path.exists():
         raise FetchError(f"not a directory or an http(s) URL: {source!r}")

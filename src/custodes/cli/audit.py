@@ -25,7 +25,7 @@ from custodes.audit.openings import parse_disclosure
 from custodes.audit.packs import load_published_pack
 from custodes.audit.policy import parse_policy
 from custodes.audit.shards import MAX_JOBS
-from custodes.audit.source import open_source
+from custodes.audit.source import open_source, tls_context
 from custodes.audit.state import default_state_path
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
@@ -163,6 +163,14 @@ def audit(
             "(0: one per processor). The report is the same.",
         ),
     ] = 1,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-file",
+            help="For an https source, trust only the CA certificates in this PEM file "
+            "(default: the system's).",
+        ),
+    ] = None,
 ) -> None:
     """Audit a published log: checkpoint, witnesses, history, every tile, every event."""
     with _audit_errors():
@@ -181,7 +189,7 @@ def audit(
         disclosed = parse_disclosure(disclosure.read_bytes()) if disclosure else {}
         packs = [load_published_pack(p) for p in pack] if pack else None
         when = _as_of(as_of)
-        fetch = open_source(source)
+        fetch = open_source(source, tls=tls_context(ca_file) if ca_file else None)
         with progress_bar() as bar:
             task = bar.add_task("rebuilding the tree", total=None)
 

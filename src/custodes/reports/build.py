@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import ssl
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -354,21 +355,22 @@ def verify_report(
     fetch: Fetch | Sequence[Fetch] | None = None,
     policy: Policy | None = None,
     progress: Progress | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Verified:
     """Recompute the report in ``report_dir`` from its logs; raise on the first difference.
 
     ``fetch`` reads the report's log (for a report of several, one for each, in the report's
-    order); it defaults to the sources the report names, and ``policy`` to its recorded
-    trust policy. Raises :class:`LogChangedError` when a log no longer starts with the
-    report's checkpoint of it, :class:`ReportMismatchError` naming the first file and place
-    that differs."""
+    order); it defaults to the sources the report names (an https one read with the TLS
+    settings ``tls``), and ``policy`` to its recorded trust policy. Raises
+    :class:`LogChangedError` when a log no longer starts with the report's checkpoint of it,
+    :class:`ReportMismatchError` naming the first file and place that differs."""
     raw = _read(report_dir / "report.json", MAX_REPORT_JSON + 1)
     if raw is None:
         raise ReportFormatError(f"{report_dir} holds no report.json")
     claimed = parse_report_header(raw)
     trust = policy or parse_policy(claimed.policy.encode())
     if fetch is None:
-        readers = [open_source(g.source) for g in claimed.logs]
+        readers = [open_source(g.source, tls=tls) for g in claimed.logs]
     else:
         readers = [fetch] if callable(fetch) else list(fetch)
     if len(readers) != len(claimed.logs):
