@@ -10,7 +10,9 @@ benchmark publishes :data:`EVENTS` events of the audit benchmark's kinds
 - the baselines: every file the audit needs downloaded one after another on one kept-alive
   connection, without looking at it (what any reader that asks for one file at a time
   pays); and the same audit from the directory (no network at all);
-- ``custodes audit URL`` as it reads a URL (its read-ahead), and with the read-ahead off.
+- ``custodes audit URL`` as it reads a URL (its read-ahead), and with the read-ahead off;
+- the same over https (TLS 1.3, a certificate of the server's own for 127.0.0.1, given to the
+  audit as its CA file): what verified TLS adds when connections are kept alive.
 
 The server process is started here and ended here, by its process id.
 """
@@ -18,9 +20,13 @@ The server process is started here and ended here, by its process id.
 from __future__ import annotations
 
 import http.server
+import ipaddress
 import multiprocessing
+import ssl
 import tempfile
+import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +39,7 @@ from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.logcheck import Fetch, dir_fetcher, entry_files
 from custodes.audit.policy import NONE, Policy, PolicyLog
-from custodes.audit.source import url_fetcher
+from custodes.audit.source import tls_context, url_fetcher
 from custodes.policy import load_pack
 
 EVENTS = 200_000
@@ -54,15 +60,62 @@ class _SlowFiles(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _serve(root: str, port: Any) -> None:
-    """The server process: serve ``root`` on 127.0.0.1, telling the port it got."""
+class _TlsServer(http.server.ThreadingHTTPServer):
+    tls: ssl.SSLContext
+
+    def get_request(self) -> tuple[Any, Any]:
+        conn, address = super().get_request()
+        # the handshake happens in the connection's own thread, at its first read
+        return self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
+
+
+def _serve(root: str, ports: Any, cert: str, key: str) -> None:
+    """The server process: serve ``root`` on 127.0.0.1 over http and https (with the
+    certificate ``cert`` and its ``key``), telling the two ports it got."""
 
     def handler(*args: Any, **kwargs: Any) -> _SlowFiles:
         return _SlowFiles(*args, directory=root, **kwargs)
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    port.value = server.server_address[1]
-    server.serve_forever()
+    plain = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    secure = _TlsServer(("127.0.0.1", 0), handler)
+    secure.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    secure.tls.load_cert_chain(cert, key)
+    threading.Thread(target=secure.serve_forever, daemon=True).start()
+    ports[1] = secure.server_address[1]
+    ports[0] = plain.server_address[1]
+    plain.serve_forever()
+
+
+def _certificate(where: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and its key, as files in ``where``: the server's
+    certificate and, for the audit, its CA file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench log server")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder(name, name, key.public_key(), x509.random_serial_number(),
+                                now - timedelta(hours=1), now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_file, key_file = where / "server.pem", where / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
 
 
 def _download(base: str, n: int) -> float:
@@ -91,24 +144,29 @@ def _audit(fetch: Fetch, policy: Policy, n: int, label: str) -> float:
 
 
 def bench_audit_http(n: int = EVENTS) -> None:
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as keys:
         root = Path(d)
         vkey = publish(root, synthetic_leaves(n, load_pack()), n, lambda k: None)
         policy = Policy((PolicyLog(vkey),), (), (), NONE)
+        cert, key = _certificate(Path(keys))
         context = multiprocessing.get_context("spawn")
-        port = context.Value("i", 0)
-        server = context.Process(target=_serve, args=(str(root), port), daemon=True)
+        ports = context.Array("i", 2)
+        server = context.Process(
+            target=_serve, args=(str(root), ports, str(cert), str(key)), daemon=True
+        )
         server.start()
         try:
-            while not port.value:
+            while not ports[0]:
                 time.sleep(0.01)
-            base = f"http://127.0.0.1:{port.value}/"
+            base = f"http://127.0.0.1:{ports[0]}/"
+            secure = url_fetcher(f"https://127.0.0.1:{ports[1]}/", tls=tls_context(cert))
             local = _audit(dir_fetcher(root), policy, n, "audit from the directory")
             fetched = _download(base, n)
             measured = [
                 ("download each file in turn", fetched),
                 ("audit from the directory", local),
                 ("audit over HTTP", _audit(url_fetcher(base), policy, n, "audit over HTTP")),
+                ("audit over HTTPS", _audit(secure, policy, n, "audit over HTTPS")),
                 ("audit over HTTP, no read-ahead",
                  _audit(url_fetcher(base, read_ahead=0), policy, n, "audit, no read-ahead")),
             ]  # fmt: skip
