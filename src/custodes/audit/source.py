@@ -30,6 +30,8 @@ import ssl
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from custodes.audit.errors import FetchError
@@ -40,8 +42,10 @@ from custodes.tlog.tiles import MAX_BUNDLE_SIZE, TILE_WIDTH
 __all__ = [
     "READ_AHEAD",
     "UrlFetcher",
+    "is_url",
     "log_directory",
     "open_source",
+    "opened",
     "tls_context",
     "url_fetcher",
 ]
@@ -85,8 +89,9 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def _is_http(url: str) -> bool:
-    return urllib.parse.urlsplit(url).scheme.lower() in ("http", "https")
+def is_url(source: str) -> bool:
+    """Whether ``source`` is an http(s) URL (else a directory, for :func:`open_source`)."""
+    return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
 
 def _proxy(origin: _Origin) -> str | None:
@@ -114,7 +119,7 @@ class UrlFetcher:
     def __init__(
         self, base: str, *, timeout: float, read_ahead: int, tls: ssl.SSLContext | None = None
     ) -> None:
-        if not _is_http(base):
+        if not is_url(base):
             raise FetchError(f"not an http(s) URL: {base!r}")
         self.prefix = base if base.endswith("/") else base + "/"
         self.read_ahead = read_ahead
@@ -132,7 +137,7 @@ class UrlFetcher:
                 if status not in _REDIRECTS or not location:
                     break
                 url = urllib.parse.urljoin(url, location)
-                if not _is_http(url):
+                if not is_url(url):
                     raise FetchError(f"{rel} was redirected to {url!r}, not an http(s) URL")
             else:
                 raise FetchError(f"{rel} was redirected more than {_MAX_REDIRECTS} times", url=url)
@@ -255,12 +260,28 @@ def log_directory(path: Path) -> Path:
 def open_source(source: str, *, tls: ssl.SSLContext | None = None) -> Fetch:
     """A fetch function for a directory (a data directory or its ``log/``) or an http(s) URL
     (read with the TLS settings ``tls``; default: :func:`tls_context`)."""
-    scheme = urllib.parse.urlsplit(source).scheme.lower()
-    if scheme in ("http", "https"):
+    if is_url(source):
         return url_fetcher(source, tls=tls)
+    scheme = urllib.parse.urlsplit(source).scheme
     path = Path(source)
     if scheme and not path.exists():
         raise FetchError(f"not a directory or an http(s) URL: {source!r}")
     if not path.is_dir():
         raise FetchError(f"{source} is not a directory")
     return dir_fetcher(log_directory(path))
+
+
+@contextmanager
+def opened(sources: Sequence[str], *, tls: ssl.SSLContext | None = None) -> Iterator[list[Fetch]]:
+    """:func:`open_source` of each of ``sources``, their connections closed on leaving: not
+    left to the cycle collector, which may come to a connection's socket before the fetcher
+    that would have closed it (an exception's traceback easily puts a fetcher in a cycle)."""
+    fetches: list[Fetch] = []
+    try:
+        for source in sources:
+            fetches.append(open_source(source, tls=tls))
+        yield fetches
+    finally:
+        for fetch in fetches:
+            if isinstance(fetch, UrlFetcher):
+                fetch.close()

@@ -10,6 +10,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,13 +20,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from custodes.audit.auditor import AuditReport, audit_log
+from custodes.audit.cache import tile_cache
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import AuditError, PolicyError
+from custodes.audit.logcheck import Fetch
 from custodes.audit.openings import parse_disclosure
 from custodes.audit.packs import load_published_pack
 from custodes.audit.policy import parse_policy
 from custodes.audit.shards import MAX_JOBS
-from custodes.audit.source import open_source, tls_context
+from custodes.audit.source import is_url, opened, tls_context
 from custodes.audit.state import default_state_path
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
@@ -171,6 +174,14 @@ def audit(
             "(default: the system's).",
         ),
     ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            help="For a log read over http(s), keep its full tiles and bundles in this "
+            "directory and read them from there the next time (they never change).",
+        ),
+    ] = None,
 ) -> None:
     """Audit a published log: checkpoint, witnesses, history, every tile, every event."""
     with _audit_errors():
@@ -189,22 +200,38 @@ def audit(
         disclosed = parse_disclosure(disclosure.read_bytes()) if disclosure else {}
         packs = [load_published_pack(p) for p in pack] if pack else None
         when = _as_of(as_of)
-        fetch = open_source(source, tls=tls_context(ca_file) if ca_file else None)
-        with progress_bar() as bar:
+        tls = tls_context(ca_file) if ca_file else None
+        with opened([source], tls=tls) as (fetch,), progress_bar() as bar:
+            kept = tile_cache(fetch, cache, source) if cache and is_url(source) else None
             task = bar.add_task("rebuilding the tree", total=None)
 
             def advance(done: int, total: int) -> None:
                 bar.update(task, completed=done, total=total)
 
-            report = audit_log(
-                fetch,
-                trust,
-                state_path=state_path,
-                checks=default_checks(disclosed, packs),
-                as_of=when,
-                progress=advance,
-                jobs=workers,
-            )
+            def run(read: Fetch) -> AuditReport:
+                return audit_log(
+                    read,
+                    trust,
+                    state_path=state_path,
+                    checks=default_checks(disclosed, packs),
+                    as_of=when,
+                    progress=advance,
+                    jobs=workers,
+                )
+
+            report = run(kept or fetch)
+            if kept is not None and kept.hits and report.log_findings:
+                # a copy on disk that went bad would look like the log's fault: ask the source
+                kept.drop()
+                bar.reset(task, description="rebuilding the tree again, from the source")
+                again = run(fetch)
+                note = "the log's files did not all verify with the cache: it was emptied "
+                note += "and the log audited again from the source"
+                report = replace(again, notes=(*again.notes, note))
+    if kept is not None and not as_json:
+        console.print(f"cache    {kept.hits} files read from {kept.directory}, {kept.stored} kept")
+    elif cache is not None and kept is None and not as_json:
+        console.print("note: --cache is for a log read over http(s); a directory is read as is")
     if as_json:
         console.print_json(json.dumps(_as_json(report)))
     else:

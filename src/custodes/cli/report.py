@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 
 from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
-from custodes.audit.source import open_source, tls_context
+from custodes.audit.source import opened, tls_context
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
 from custodes.reports import (
@@ -117,7 +117,7 @@ def report(
     with _report_errors():
         trust = _trust(policy, vkey)
         tls = tls_context(ca_file) if ca_file else None
-        with progress_bar() as bar:
+        with opened(source or (), tls=tls) as fetches, progress_bar() as bar:
             count = len(source or ())
             logs = {0: "the log(s) the report names", 1: "the log"}.get(count, f"{count} logs")
             task = bar.add_task(f"reading {logs}", total=None)
@@ -128,15 +128,14 @@ def report(
             if verify is not None:
                 if period is not None:
                     raise ReportError("--verify takes the period from the report")
-                fetch = [open_source(s, tls=tls) for s in source] if source else None
                 checked = verify_report(
-                    verify, fetch=fetch, policy=trust, progress=advance, tls=tls
+                    verify, fetch=fetches or None, policy=trust, progress=advance, tls=tls
                 )
             else:
                 if not source or period is None or trust is None:
                     raise ReportError("give SOURCE, --period and --policy (or --vkey)")
                 made = compute_report(
-                    [(s, open_source(s, tls=tls)) for s in source],
+                    list(zip(source, fetches, strict=True)),
                     trust,
                     parse_period(period),
                     progress=advance,

@@ -38,7 +38,7 @@ from typing import Any
 
 from custodes.audit.logcheck import Fetch, MissingFileError, Progress, rebuild_log
 from custodes.audit.policy import Policy, format_policy, parse_policy, verify_checkpoint
-from custodes.audit.source import open_source
+from custodes.audit.source import opened
 from custodes.reports.charts import render_charts
 from custodes.reports.dsa import orders_table, statements_of_reasons
 from custodes.reports.errors import (
@@ -369,16 +369,15 @@ def verify_report(
         raise ReportFormatError(f"{report_dir} holds no report.json")
     claimed = parse_report_header(raw)
     trust = policy or parse_policy(claimed.policy.encode())
-    if fetch is None:
-        readers = [open_source(g.source, tls=tls) for g in claimed.logs]
-    else:
-        readers = [fetch] if callable(fetch) else list(fetch)
-    if len(readers) != len(claimed.logs):
-        raise ReportError(
-            f"the report was made from {len(claimed.logs)} log(s); {len(readers)} given"
-        )
-    sources = [(g.source, reader) for g, reader in zip(claimed.logs, readers, strict=True)]
-    logs, tally = _read_logs(sources, trust, [g.checkpoint for g in claimed.logs], progress)
+    named = [g.source for g in claimed.logs] if fetch is None else []
+    with opened(named, tls=tls) as own:
+        readers = own if fetch is None else [fetch] if callable(fetch) else list(fetch)
+        if len(readers) != len(claimed.logs):
+            raise ReportError(
+                f"the report was made from {len(claimed.logs)} log(s); {len(readers)} given"
+            )
+        sources = [(g.source, reader) for g, reader in zip(claimed.logs, readers, strict=True)]
+        logs, tally = _read_logs(sources, trust, [g.checkpoint for g in claimed.logs], progress)
     again = report_from(tally, claimed.period, logs, policy=claimed.policy)
     expected = render_report(again)
     compared = True
