@@ -12,7 +12,9 @@ benchmark publishes :data:`EVENTS` events of the audit benchmark's kinds
   pays); and the same audit from the directory (no network at all);
 - ``custodes audit URL`` as it reads a URL (its read-ahead), and with the read-ahead off;
 - the same over https (TLS 1.3, a certificate of the server's own for 127.0.0.1, given to the
-  audit as its CA file): what verified TLS adds when connections are kept alive.
+  audit as its CA file): what verified TLS adds when connections are kept alive;
+- ``custodes audit URL --cache DIR`` twice: filling the cache, then reading the full tiles and
+  bundles from it (the log unchanged in between, as a daily audit mostly finds it).
 
 The server process is started here and ended here, by its process id.
 """
@@ -36,6 +38,7 @@ from bench.audit_bench import AS_OF, publish, synthetic_leaves
 from bench.audit_bench import _progress as bar_of_audit
 from bench.common import console, show
 from custodes.audit.auditor import audit_log
+from custodes.audit.cache import tile_cache
 from custodes.audit.checks import default_checks
 from custodes.audit.logcheck import Fetch, dir_fetcher, entry_files
 from custodes.audit.policy import NONE, Policy, PolicyLog
@@ -144,7 +147,11 @@ def _audit(fetch: Fetch, policy: Policy, n: int, label: str) -> float:
 
 
 def bench_audit_http(n: int = EVENTS) -> None:
-    with tempfile.TemporaryDirectory() as d, tempfile.TemporaryDirectory() as keys:
+    with (
+        tempfile.TemporaryDirectory() as d,
+        tempfile.TemporaryDirectory() as keys,
+        tempfile.TemporaryDirectory() as cache,
+    ):
         root = Path(d)
         vkey = publish(root, synthetic_leaves(n, load_pack()), n, lambda k: None)
         policy = Policy((PolicyLog(vkey),), (), (), NONE)
@@ -160,6 +167,8 @@ def bench_audit_http(n: int = EVENTS) -> None:
                 time.sleep(0.01)
             base = f"http://127.0.0.1:{ports[0]}/"
             secure = url_fetcher(f"https://127.0.0.1:{ports[1]}/", tls=tls_context(cert))
+            filling = tile_cache(url_fetcher(base), Path(cache), base)
+            cached = tile_cache(url_fetcher(base), Path(cache), base)
             local = _audit(dir_fetcher(root), policy, n, "audit from the directory")
             fetched = _download(base, n)
             measured = [
@@ -167,6 +176,10 @@ def bench_audit_http(n: int = EVENTS) -> None:
                 ("audit from the directory", local),
                 ("audit over HTTP", _audit(url_fetcher(base), policy, n, "audit over HTTP")),
                 ("audit over HTTPS", _audit(secure, policy, n, "audit over HTTPS")),
+                ("audit over HTTP, filling a cache",
+                 _audit(filling, policy, n, "audit, filling a cache")),
+                ("audit over HTTP, with the cache",
+                 _audit(cached, policy, n, "audit, with the cache")),
                 ("audit over HTTP, no read-ahead",
                  _audit(url_fetcher(base, read_ahead=0), policy, n, "audit, no read-ahead")),
             ]  # fmt: skip
@@ -186,6 +199,11 @@ def bench_audit_http(n: int = EVENTS) -> None:
         "pays); audit from the directory: the same audit with no network. The server waits "
         f"{ROUND_TRIP * 1000:.0f} ms before each answer, as a round trip would."
     )
+    console.print(
+        f"cache: the first audit kept {filling.stored:,} full tiles and bundles; the second "
+        f"read {cached.hits:,} from disk and fetched only the checkpoint and partial tiles "
+        f"({cached.stored} kept)."
+    )
     console.print(f"chart: {_chart(measured, n, files, CHART)}")
 
 
@@ -200,7 +218,7 @@ def _chart(measured: list[tuple[str, float]], n: int, files: int, path: Path) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 3.2))
+    fig, ax = plt.subplots(figsize=(9, 4.2))
     labels = [what for what, _ in measured][::-1]
     seconds = [s for _, s in measured][::-1]
     colours = ["tab:blue" if "over HTTP" in label else "tab:grey" for label in labels]

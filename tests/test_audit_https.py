@@ -97,13 +97,13 @@ LOCAL: list[x509.GeneralName] = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"
 """What the tests' server is called in its URLs."""
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
+def _ca(where: Path, name: str) -> Pki:
+    """A new CA called ``name``, its certificate in ``where/ca.pem``."""
+    where.mkdir(exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "custodes test CA")])
     now = datetime.now(UTC)
     cert = (
-        _builder(name, None)
+        _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), None)
         .public_key(key.public_key())
         .not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=30))
@@ -114,9 +114,13 @@ def pki(tmp_path: Path) -> Pki:
         )
         .sign(key, hashes.SHA256())
     )
-    ca_file = tmp_path / "ca.pem"
-    ca_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return Pki(key, cert, ca_file, tmp_path)
+    (where / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return Pki(key, cert, where / "ca.pem", where)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return _ca(tmp_path, "custodes test CA")
 
 
 @pytest.fixture
@@ -194,27 +198,10 @@ def test_a_certificate_for_another_name_or_out_of_date_is_refused(
 
 
 def test_only_the_ca_file_is_trusted_when_one_is_given(served: Served, tmp_path: Path) -> None:
-    other = Pki(*_ca_of(tmp_path / "other"))
+    other = _ca(tmp_path / "other", "another CA")
     fetch = url_fetcher(served.url, tls=tls_context(other.ca_file))
     with pytest.raises(FetchError, match="does not verify: unable to get local issuer"):
         fetch("checkpoint")
-
-
-def _ca_of(where: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, Path, Path]:
-    where.mkdir()
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "another CA")])
-    now = datetime.now(UTC)
-    cert = (
-        _builder(name, None)
-        .public_key(key.public_key())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (where / "ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return key, cert, where / "ca.pem", where
 
 
 @pytest.mark.parametrize(

@@ -34,7 +34,17 @@ from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
 from custodes.tlog import TlogError
 
-__all__ = ["audit"]
+__all__ = ["CaFile", "audit"]
+
+CaFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-file",
+        help="For an https source, trust only the CA certificates in this PEM file "
+        "(default: the system's).",
+    ),
+]
+"""The ``--ca-file`` option of every command that reads a published log."""
 
 EXIT_VIOLATIONS = 1
 EXIT_ERROR = 2
@@ -166,14 +176,7 @@ def audit(
             "(0: one per processor). The report is the same.",
         ),
     ] = 1,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file",
-            help="For an https source, trust only the CA certificates in this PEM file "
-            "(default: the system's).",
-        ),
-    ] = None,
+    ca_file: CaFile = None,
     cache: Annotated[
         Path | None,
         typer.Option(

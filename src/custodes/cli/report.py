@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
 from custodes.audit.source import opened, tls_context
+from custodes.cli.audit import CaFile
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
 from custodes.reports import (
@@ -104,14 +105,7 @@ def report(
             help="Recompute the report in this directory from its log; fail on any difference.",
         ),
     ] = None,
-    ca_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--ca-file",
-            help="For an https source, trust only the CA certificates in this PEM file "
-            "(default: the system's).",
-        ),
-    ] = None,
+    ca_file: CaFile = None,
 ) -> None:
     """Transparency report of a period, from published logs alone (or --verify one)."""
     with _report_errors():
