@@ -329,3 +329,10 @@ def test_https_through_a_proxy_is_tunnelled_and_verified_end_to_end(
     untrusted = url_fetcher(served.url)  # the proxy cannot stand in for the server
     with pytest.raises(FetchError, match="certificate does not verify"):
         untrusted("checkpoint")
+
+
+def test_https_to_a_server_that_speaks_no_tls_is_one_line(log_root: Path) -> None:
+    with serving(log_root) as plain:  # http only
+        url = plain.url.replace("http://", "https://")
+        with pytest.raises(FetchError, match=r"^cannot read https://.*/checkpoint: TLS failed: \w"):
+            url_fetcher(url)("checkpoint")

@@ -7,14 +7,14 @@ So an auditor who audits the same log every day need not download its million en
 day: :class:`TileCache` keeps every full tile and bundle it fetched, and reads them from disk
 the next time. The checkpoint and partial tiles are always fetched afresh.
 
-A cache can only ever make an audit say *less is wrong*, never hide a rewrite: every file it
-gives is checked as a fetched one is, and the newest signed checkpoint commits to all of them,
-so a history the platform rewrote since no longer leads to that checkpoint's root. What a
-cache does not check is whether the server still *serves* the bytes it once did to others;
-witnesses and other auditors see that, and an audit without the cache does too. A copy on disk
-that went bad (a disk error, someone's edit) would show as the log's fault; so when an audit
-that used the cache finds anything wrong with the log's files, the caller drops the cache
-(:meth:`TileCache.drop`) and audits from the source again (:func:`custodes.cli.audit.audit`).
+A cache cannot hide a rewritten history: every file it gives is checked as a fetched one is,
+and the newest signed checkpoint commits to all of them, so a history the platform rewrote
+since no longer leads to that checkpoint's root. What a cache does not check is whether the
+server still *serves* the bytes it once did to others; witnesses and other auditors see that,
+and an audit without the cache does too. A copy on disk that went bad (a disk error, someone's
+edit) would show as the log's fault; so when an audit that used the cache finds anything wrong
+with the log's files, the caller drops the cache (:meth:`TileCache.drop`) and audits from the
+source again (:func:`custodes.cli.audit.audit`).
 
 >>> TileCache.keeps("tile/entries/x001/234"), TileCache.keeps("tile/0/001.p/44")
 (True, False)

@@ -82,7 +82,8 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cafile=None if ca_file is None else str(ca_file))
     except ssl.SSLError as exc:
-        raise FetchError(f"{ca_file} is not a file of PEM CA certificates ({exc.reason})") from None
+        why = exc.reason or exc.strerror or exc
+        raise FetchError(f"{ca_file} is not a file of PEM CA certificates ({why})") from None
     except OSError as exc:
         raise FetchError(f"cannot read the CA file {ca_file}: {exc.strerror}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -145,7 +146,8 @@ class UrlFetcher:
             why = f"the server's certificate does not verify: {exc.verify_message}"
             raise FetchError(f"cannot read {url}: {why}", url=url) from None
         except ssl.SSLError as exc:
-            raise FetchError(f"cannot read {url}: TLS failed: {exc.reason}", url=url) from None
+            failed = exc.reason or exc.strerror or str(exc)
+            raise FetchError(f"cannot read {url}: TLS failed: {failed}", url=url) from None
         except (OSError, http.client.HTTPException) as exc:
             raise FetchError(f"cannot read {url}: {exc}", url=url) from None
         if status in (404, 410):
