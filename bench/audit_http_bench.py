@@ -167,8 +167,8 @@ def bench_audit_http(n: int = EVENTS) -> None:
                 time.sleep(0.01)
             base = f"http://127.0.0.1:{ports[0]}/"
             secure = url_fetcher(f"https://127.0.0.1:{ports[1]}/", tls=tls_context(cert))
-            filling = tile_cache(url_fetcher(base), Path(cache), base)
-            cached = tile_cache(url_fetcher(base), Path(cache), base)
+            filling = tile_cache(url_fetcher(base), Path(cache))
+            cached = tile_cache(url_fetcher(base), Path(cache))
             local = _audit(dir_fetcher(root), policy, n, "audit from the directory")
             fetched = _download(base, n)
             measured = [

@@ -117,7 +117,7 @@ def test_a_directory_is_read_as_is_with_a_note(tmp_path: Path) -> None:
 
 def test_only_full_tiles_that_were_fetched_are_kept(served: Served, tmp_path: Path) -> None:
     fetch = url_fetcher(served.url)
-    kept = tile_cache(fetch, tmp_path / "cache", served.url)
+    kept = tile_cache(fetch, tmp_path / "cache")
     assert isinstance(kept, ReadsAhead) and kept.read_ahead == fetch.read_ahead
     for rel in ["checkpoint", *FULL, *PARTIAL]:
         assert kept(rel) == (served.root / rel).read_bytes()
@@ -128,14 +128,16 @@ def test_only_full_tiles_that_were_fetched_are_kept(served: Served, tmp_path: Pa
     )
     assert files == ["source", *sorted(FULL)]
     assert (kept.directory / "source").read_text() == served.url + "\n"
-    other = tile_cache(fetch, tmp_path / "cache", served.url + "other/")
+    elsewhere = url_fetcher(served.url + "other/")
+    other = tile_cache(elsewhere, tmp_path / "cache")
     assert other.directory != kept.directory, "two logs never share a cache"
     fetch.close()
+    elsewhere.close()
 
 
 def test_a_copy_too_long_for_any_tile_is_fetched_again(served: Served, tmp_path: Path) -> None:
     fetch = url_fetcher(served.url)
-    kept = tile_cache(fetch, tmp_path / "cache", served.url)
+    kept = tile_cache(fetch, tmp_path / "cache")
     path = kept.directory / "tile/entries/000"
     path.parent.mkdir(parents=True)
     path.write_bytes(bytes(MAX_BUNDLE_SIZE + 1))
@@ -149,7 +151,7 @@ def test_a_cache_that_cannot_be_written_is_a_one_line_error(served: Served, tmp_
     blocked = tmp_path / "blocked"
     blocked.write_text("a file, not a directory")
     with pytest.raises(FetchError, match=r"cannot use .* as a cache"):
-        tile_cache(url_fetcher(served.url), blocked, served.url)
+        tile_cache(url_fetcher(served.url), blocked)
     code, output, asked = _audit(served, blocked)
     assert code == 2 and len(output.strip().splitlines()) == 1, output
     assert "error[audit_fetch]: cannot use" in output and asked == []

@@ -52,9 +52,7 @@ class Pki:
     ca_file: Path
     dir: Path
 
-    def server(
-        self, names: list[x509.GeneralName], *, expired: bool = False, name: str = "server"
-    ) -> ssl.SSLContext:
+    def server(self, names: list[x509.GeneralName], *, expired: bool = False) -> ssl.SSLContext:
         """A server's TLS settings, with a certificate this CA issued for ``names``."""
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
@@ -62,7 +60,7 @@ class Pki:
             now - timedelta(hours=1), now + timedelta(days=1)
         )  # fmt: skip
         cert = (
-            _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]), self.cert)
+            _builder(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "server")]), self.cert)
             .public_key(key.public_key())
             .not_valid_before(start)
             .not_valid_after(end)
@@ -70,7 +68,7 @@ class Pki:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .sign(self.key, hashes.SHA256())
         )
-        chain, key_file = self.dir / f"{name}.pem", self.dir / f"{name}.key"
+        chain, key_file = self.dir / "server.pem", self.dir / "server.key"
         chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         key_file.write_bytes(
             key.private_bytes(

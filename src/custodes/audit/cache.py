@@ -13,8 +13,7 @@ since no longer leads to that checkpoint's root. What a cache does not check is 
 server still *serves* the bytes it once did to others; witnesses and other auditors see that,
 and an audit without the cache does too. A copy on disk that went bad (a disk error, someone's
 edit) would show as the log's fault; so when an audit that used the cache finds anything wrong
-with the log's files, the caller drops the cache (:meth:`TileCache.drop`) and audits from the
-source again (:func:`custodes.cli.audit.audit`).
+with the log's files, :func:`audit_cached` drops the cache and audits from the source again.
 
 >>> TileCache.keeps("tile/entries/x001/234"), TileCache.keeps("tile/0/001.p/44")
 (True, False)
@@ -30,14 +29,18 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+from custodes.audit.auditor import AuditReport
 from custodes.audit.errors import FetchError
 from custodes.audit.logcheck import Fetch, ReadsAhead
+from custodes.audit.source import UrlFetcher
 from custodes.tlog import TlogError
 from custodes.tlog.tiles import MAX_BUNDLE_SIZE, TILE_WIDTH, parse_tile_path
 
-__all__ = ["TileCache", "tile_cache"]
+__all__ = ["TileCache", "audit_cached", "tile_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -111,14 +114,34 @@ class TileCache:
         log.info("cache dropped directory=%s", self.directory)
 
 
-def tile_cache(fetch: Fetch, root: Path, source: str) -> TileCache:
-    """A :class:`TileCache` for the log ``source`` (a URL), in a directory of its own below
-    ``root``: two logs never share one. A ``source`` file there names the log."""
-    prefix = source if source.endswith("/") else source + "/"
-    directory = root / hashlib.sha256(prefix.encode()).hexdigest()[:32]
+def tile_cache(fetch: UrlFetcher, root: Path) -> TileCache:
+    """A :class:`TileCache` for the log ``fetch`` reads, in a directory of its own below
+    ``root``, named by its URL prefix: two logs never share one. A ``source`` file there names
+    the log."""
+    directory = root / hashlib.sha256(fetch.prefix.encode()).hexdigest()[:32]
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "source").write_text(prefix + "\n", encoding="utf-8")
+        (directory / "source").write_text(fetch.prefix + "\n", encoding="utf-8")
     except OSError as exc:
         raise FetchError(f"cannot use {root} as a cache: {exc.strerror}") from None
     return TileCache(fetch, directory)
+
+
+def audit_cached(
+    cache: TileCache,
+    audit: Callable[[Fetch], AuditReport],
+    again: Callable[[], None] = lambda: None,
+) -> AuditReport:
+    """``audit(cache)``: but if it read anything from the cache and found something wrong with
+    the log's files, the cache is emptied and the report is that of ``audit`` of the source
+    itself (``again()`` is told first), with a note saying so. A copy on disk that went bad is
+    so never reported as the log's fault, and a real violation is reported all the same."""
+    report = audit(cache)
+    if not (cache.hits and report.log_findings):
+        return report
+    cache.drop()
+    again()
+    report = audit(cache.fetch)
+    note = "the log's files did not all verify with the cache: it was emptied and the log "
+    note += "audited again from the source"
+    return replace(report, notes=(*report.notes, note))

@@ -42,7 +42,6 @@ from custodes.tlog.tiles import MAX_BUNDLE_SIZE, TILE_WIDTH
 __all__ = [
     "READ_AHEAD",
     "UrlFetcher",
-    "is_url",
     "log_directory",
     "open_source",
     "opened",
@@ -90,7 +89,7 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def is_url(source: str) -> bool:
+def _is_url(source: str) -> bool:
     """Whether ``source`` is an http(s) URL (else a directory, for :func:`open_source`)."""
     return urllib.parse.urlsplit(source).scheme.lower() in ("http", "https")
 
@@ -120,7 +119,7 @@ class UrlFetcher:
     def __init__(
         self, base: str, *, timeout: float, read_ahead: int, tls: ssl.SSLContext | None = None
     ) -> None:
-        if not is_url(base):
+        if not _is_url(base):
             raise FetchError(f"not an http(s) URL: {base!r}")
         self.prefix = base if base.endswith("/") else base + "/"
         self.read_ahead = read_ahead
@@ -138,7 +137,7 @@ class UrlFetcher:
                 if status not in _REDIRECTS or not location:
                     break
                 url = urllib.parse.urljoin(url, location)
-                if not is_url(url):
+                if not _is_url(url):
                     raise FetchError(f"{rel} was redirected to {url!r}, not an http(s) URL")
             else:
                 raise FetchError(f"{rel} was redirected more than {_MAX_REDIRECTS} times", url=url)
@@ -262,7 +261,7 @@ def log_directory(path: Path) -> Path:
 def open_source(source: str, *, tls: ssl.SSLContext | None = None) -> Fetch:
     """A fetch function for a directory (a data directory or its ``log/``) or an http(s) URL
     (read with the TLS settings ``tls``; default: :func:`tls_context`)."""
-    if is_url(source):
+    if _is_url(source):
         return url_fetcher(source, tls=tls)
     scheme = urllib.parse.urlsplit(source).scheme
     path = Path(source)

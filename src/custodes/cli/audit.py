@@ -10,7 +10,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from custodes.audit.auditor import AuditReport, audit_log
-from custodes.audit.cache import tile_cache
+from custodes.audit.cache import audit_cached, tile_cache
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import AuditError, PolicyError
 from custodes.audit.logcheck import Fetch
@@ -28,7 +27,7 @@ from custodes.audit.openings import parse_disclosure
 from custodes.audit.packs import load_published_pack
 from custodes.audit.policy import parse_policy
 from custodes.audit.shards import MAX_JOBS
-from custodes.audit.source import is_url, opened, tls_context
+from custodes.audit.source import UrlFetcher, opened, tls_context
 from custodes.audit.state import default_state_path
 from custodes.cli.output import console, fail, progress_bar
 from custodes.errors import CustodesError
@@ -205,7 +204,7 @@ def audit(
         when = _as_of(as_of)
         tls = tls_context(ca_file) if ca_file else None
         with opened([source], tls=tls) as (fetch,), progress_bar() as bar:
-            kept = tile_cache(fetch, cache, source) if cache and is_url(source) else None
+            kept = tile_cache(fetch, cache) if cache and isinstance(fetch, UrlFetcher) else None
             task = bar.add_task("rebuilding the tree", total=None)
 
             def advance(done: int, total: int) -> None:
@@ -222,18 +221,13 @@ def audit(
                     jobs=workers,
                 )
 
-            report = run(kept or fetch)
-            if kept is not None and kept.hits and report.log_findings:
-                # a copy on disk that went bad would look like the log's fault: ask the source
-                kept.drop()
+            def again() -> None:
                 bar.reset(task, description="rebuilding the tree again, from the source")
-                again = run(fetch)
-                note = "the log's files did not all verify with the cache: it was emptied "
-                note += "and the log audited again from the source"
-                report = replace(again, notes=(*again.notes, note))
+
+            report = run(fetch) if kept is None else audit_cached(kept, run, again)
     if kept is not None and not as_json:
         console.print(f"cache    {kept.hits} files read from {kept.directory}, {kept.stored} kept")
-    elif cache is not None and kept is None and not as_json:
+    elif cache is not None and not as_json:
         console.print("note: --cache is for a log read over http(s); a directory is read as is")
     if as_json:
         console.print_json(json.dumps(_as_json(report)))
