@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from custodes.audit.checks import Check, Replay
 from custodes.audit.findings import Finding
@@ -57,6 +58,8 @@ class AuditReport:
     events: int
     tiles_checked: int
     state_saved: bool
+    note: bytes | None = None
+    """The checkpoint note as the source served it, signatures included (None: not served)."""
 
     @property
     def clean(self) -> bool:
@@ -69,6 +72,32 @@ class AuditReport:
     @property
     def event_findings(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.part == "events")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as ``custodes audit --json`` prints it (docs/auditing.md)."""
+        cp, seen = self.checkpoint, self.previous
+        return {
+            "clean": self.clean,
+            "checkpoint": None
+            if cp is None
+            else {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()},
+            "cosigners": list(self.cosigners),
+            "previous": None if seen is None else {"size": seen.size, "root": seen.root.hex()},
+            "events": self.events,
+            "findings": [
+                {
+                    "code": f.code,
+                    "title": f.title,
+                    "detail": f.detail,
+                    "entries": list(f.entries),
+                    "demand": f.demand,
+                    "evidence": dict(f.evidence),
+                }
+                for f in self.findings
+            ],
+            "notes": list(self.notes),
+            "state_saved": self.state_saved,
+        }
 
 
 @contextmanager
@@ -161,7 +190,7 @@ def audit_log(
         return AuditReport(None, (), None, (missing,), (), 0, 0, False)
     verified, findings = verify_checkpoint(note, policy)
     if verified is None:
-        return AuditReport(None, (), None, tuple(findings), (), 0, 0, False)
+        return AuditReport(None, (), None, tuple(findings), (), 0, 0, False, note)
     cp = verified.checkpoint
     seen = load_state(state_path, policy, cp.origin) if state_path is not None else None
     replay: Replay | ShardedReplay | None = None
@@ -201,4 +230,5 @@ def audit_log(
         replay.events if replay else 0,
         rebuilt.tiles_checked,
         saved,
+        note,
     )

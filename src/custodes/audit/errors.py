@@ -14,7 +14,10 @@ keyword ``evidence``), so the CLI prints them like every other custodes error::
         │                        to another log                           (409)
         ├── OpeningsError        the disclosed openings file is malformed (400)
         ├── PackError            a published policy pack cannot be read   (400)
-        └── FetchError           the source could not be read             (502)
+        ├── FetchError           the source could not be read             (502)
+        └── EvidenceError        evidence of the findings cannot be
+                                 written (a directory in use, a log that
+                                 changed since it was audited)            (409)
 
 >>> err = PolicyError("line 3: unknown keyword 'wtness'", line=3)
 >>> (err.code, err.status, err.evidence["line"], isinstance(err, AuditError))
@@ -27,6 +30,7 @@ from custodes.tlog import TlogError
 
 __all__ = [
     "AuditError",
+    "EvidenceError",
     "FetchError",
     "OpeningsError",
     "PackError",
@@ -71,3 +75,9 @@ class FetchError(AuditError):
     code = "audit_fetch"
     status = 502
     title = "The published log could not be read"
+
+
+class EvidenceError(AuditError):
+    code = "audit_evidence"
+    status = 409
+    title = "Evidence of the findings cannot be written"

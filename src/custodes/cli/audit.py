@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -22,6 +22,7 @@ from custodes.audit.auditor import AuditReport, audit_log
 from custodes.audit.cache import audit_cached, tile_cache
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import AuditError, PolicyError
+from custodes.audit.evidence import check_directory, write_evidence
 from custodes.audit.logcheck import Fetch
 from custodes.audit.openings import parse_disclosure
 from custodes.audit.packs import load_published_pack
@@ -109,34 +110,6 @@ def _print_report(report: AuditReport, source: str, state: Path | None) -> None:
         console.print("the state file was left as it was: the log did not pass")
 
 
-def _as_json(report: AuditReport) -> dict[str, Any]:
-    cp = report.checkpoint
-    return {
-        "clean": report.clean,
-        "checkpoint": None
-        if cp is None
-        else {"origin": cp.origin, "size": cp.size, "root": cp.root.hex()},
-        "cosigners": list(report.cosigners),
-        "previous": None
-        if report.previous is None
-        else {"size": report.previous.size, "root": report.previous.root.hex()},
-        "events": report.events,
-        "findings": [
-            {
-                "code": f.code,
-                "title": f.title,
-                "detail": f.detail,
-                "entries": list(f.entries),
-                "demand": f.demand,
-                "evidence": dict(f.evidence),
-            }
-            for f in report.findings
-        ],
-        "notes": list(report.notes),
-        "state_saved": report.state_saved,
-    }
-
-
 def audit(
     source: Annotated[str, typer.Argument(help="A published log: a directory or an http(s) URL.")],
     *,
@@ -184,6 +157,14 @@ def audit(
             "directory and read them from there the next time (they never change).",
         ),
     ] = None,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="Write the checkpoint, the report, and each entry the findings name with its "
+            "tlog-proof receipt, into this new directory (check them with custodes log check).",
+        ),
+    ] = None,
 ) -> None:
     """Audit a published log: checkpoint, witnesses, history, every tile, every event."""
     with _audit_errors():
@@ -202,6 +183,8 @@ def audit(
         disclosed = parse_disclosure(disclosure.read_bytes()) if disclosure else {}
         packs = [load_published_pack(p) for p in pack] if pack else None
         when = _as_of(as_of)
+        if evidence is not None:
+            check_directory(evidence)
         tls = tls_context(ca_file) if ca_file else None
         with opened([source], tls=tls) as (fetch,), progress_bar() as bar:
             kept = tile_cache(fetch, cache) if cache and isinstance(fetch, UrlFetcher) else None
@@ -225,13 +208,22 @@ def audit(
                 bar.reset(task, description="rebuilding the tree again, from the source")
 
             report = run(fetch) if kept is None else audit_cached(kept, run, again)
+            if evidence is not None:
+                bar.reset(task, description="writing the evidence", total=None)
+                written = write_evidence(kept or fetch, report, evidence, progress=advance)
     if kept is not None and not as_json:
         console.print(f"cache    {kept.hits} files read from {kept.directory}, {kept.stored} kept")
     elif cache is not None and not as_json:
         console.print("note: --cache is for a log read over http(s); a directory is read as is")
     if as_json:
-        console.print_json(json.dumps(_as_json(report)))
+        console.print_json(json.dumps(report.as_dict()))
     else:
         _print_report(report, source, state_path)
+    if evidence is not None and not as_json:
+        more = f" ({written.left_out} more named, not written)" if written.left_out else ""
+        console.print(
+            f"evidence {len(written.proved)} entries with their receipts{more}, the checkpoint "
+            f"and the report in {written.directory}"
+        )
     if not report.clean:
         raise typer.Exit(EXIT_VIOLATIONS)

@@ -6,12 +6,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
+from custodes.audit.evidence import RECEIPT_SUFFIX, check_evidence
 from custodes.audit.logcheck import dir_fetcher, verify_log
+from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
 from custodes.cli.output import console, fail, progress_bar, reported_errors
 from custodes.deployment import open_deployment
+from custodes.errors import CustodesError
+from custodes.events import parse_event
 from custodes.settings import load_settings
-from custodes.tlog import Receipt, format_receipt, new_verifier
+from custodes.tlog import Receipt, TlogError, format_receipt, new_verifier, parse_receipt
+from custodes.tlog.receipt import MAX_RECEIPT_SIZE
+from custodes.tlog.tiles import MAX_ENTRY_SIZE
 
 app = typer.Typer(help="The transparency log: key, proofs, verification.", no_args_is_help=True)
 
@@ -70,3 +78,114 @@ def prove(
         proof = dep.sequencer.prove(index, signed.checkpoint.size)
         receipt = Receipt(index=index, proof=tuple(proof.hashes), checkpoint=signed.note)
         console.print(format_receipt(receipt), end="", soft_wrap=True)
+
+
+def _read_bounded(path: Path, most: int, what: str) -> bytes:
+    with path.open("rb") as f:
+        data = f.read(most + 1)
+    if len(data) > most:
+        raise ValueError(f"{what} {path} is over {most} bytes")
+    return data
+
+
+def _trust(policy: Path | None, vkey: str | None) -> Policy:
+    """The policy a receipt's checkpoint must meet: the file, or the one log ``vkey`` names."""
+    if (policy is None) == (vkey is None):
+        fail("usage", "give one of --policy and --vkey", 2)
+    if policy is not None:
+        trust = parse_policy(policy.read_bytes())
+        if not trust.logs:
+            fail("usage", f"{policy} names no log", 2)
+        return trust
+    assert vkey is not None
+    return Policy((PolicyLog(vkey),), (), (), NONE)
+
+
+def _entry_path(receipt: Path, entry: Path | None) -> Path:
+    if entry is not None:
+        return entry
+    if receipt.name.endswith(RECEIPT_SUFFIX) and len(receipt.name) > len(RECEIPT_SUFFIX):
+        return receipt.with_name(receipt.name.removesuffix(RECEIPT_SUFFIX))
+    fail("usage", f"{receipt} does not end in {RECEIPT_SUFFIX}: pass its entry with --entry", 2)
+
+
+def _about(entry: bytes) -> str:
+    """What the entry is, for the table: its event's kind, demand and time, if it is one."""
+    try:
+        event = parse_event(entry)
+    except CustodesError:
+        return "not an event"
+    demand = f" {event.demand}" if event.demand else ""
+    return f"{event.kind}{demand} {event.time:%Y-%m-%dT%H:%M:%SZ}"
+
+
+@app.command("check")
+def check(
+    receipts: Annotated[
+        list[Path],
+        typer.Argument(
+            help=f"tlog-proof receipts; the entry of N{RECEIPT_SUFFIX} is the file N beside it "
+            "(as custodes audit --evidence writes them)."
+        ),
+    ],
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="c2sp.org/tlog-policy file: the log's key, witnesses, quorum."),
+    ] = None,
+    vkey: Annotated[
+        str | None, typer.Option(help="The log's verifier key, instead of a policy.")
+    ] = None,
+    entry: Annotated[
+        Path | None, typer.Option(help="The entry's file, for a single receipt named otherwise.")
+    ] = None,
+) -> None:
+    """Check receipts offline: each entry is in a log the policy trusts, where its receipt says.
+
+    Exit status 0 when every receipt verifies, 1 when any does not."""
+    with reported_errors():
+        if entry is not None and len(receipts) != 1:
+            fail("usage", "--entry goes with a single receipt", 2)
+        trust = _trust(policy, vkey)
+        table = Table(title_justify="left")
+        for column in ("receipt", "entry", "size", "event", "result"):
+            table.add_column(column, overflow="fold")
+        signed: set[str] = set()
+        failures: list[str] = []
+        for receipt in receipts:
+            index, size, about, reason = "?", "", "", ""
+            try:
+                entry_path = _entry_path(receipt, entry)
+                text = _read_bounded(receipt, MAX_RECEIPT_SIZE, "receipt").decode("utf-8")
+                parsed = parse_receipt(text)
+                index = str(parsed.index)
+                data = _read_bounded(entry_path, MAX_ENTRY_SIZE, "entry")
+                about = _about(data)
+                checked = check_evidence(parsed, data, trust)
+            except (TlogError, CustodesError) as exc:
+                reason = exc.detail
+            except UnicodeDecodeError:
+                reason = "the receipt is not UTF-8 text"
+            except OSError as exc:
+                reason = f"{exc.filename}: {exc.strerror}"
+            except ValueError as exc:
+                reason = str(exc)
+            else:
+                cp = checked.checkpoint
+                size = str(cp.size)
+                witnesses = ", ".join(checked.cosigners) or "no witness"
+                signed.add(f"{cp.origin} size {cp.size} root {cp.root.hex()}, {witnesses}")
+            if reason:
+                failures.append(f"{receipt}: {reason}")
+            result = "[red]fails[/]" if reason else "[green]verified[/]"
+            table.add_row(escape(str(receipt)), index, size, escape(about), result)
+        for line in sorted(signed):
+            console.print(f"checkpoint {escape(line)}")
+        failed = len(failures)
+        table.title = f"{len(receipts) - failed} of {len(receipts)} receipt(s) verified" + (
+            f", {failed} failed" if failed else ""
+        )
+        console.print(table)
+        for line in failures:
+            console.print(f"[red]fails[/] {escape(line)}")
+        if failed:
+            raise typer.Exit(1)
