@@ -285,6 +285,9 @@ def test_the_log_page_is_readable_without_javascript(browser: Browser, world: Wo
         page.get_by_role("button", name="Show its proof").click()
         expect(page.get_by_role("heading", name="Log entry 3")).to_be_visible()
         expect(page.get_by_role("link", name="Download the receipt")).to_be_visible()
+        expect(page.get_by_role("link", name="Download the entry")).to_have_attribute(
+            "href", "/console/log/3/entry"
+        )
     finally:
         ctx.close()
 

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from custodes.cli.demo import build_demo
+from custodes.cli.log import app as log_app
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.events import parse_event
 from custodes.settings import load_settings
@@ -132,7 +134,26 @@ def test_entry_page_hands_over_a_receipt_that_verifies(
     download = client.get("/console/log/7/receipt")
     assert download.headers["content-type"].startswith("text/plain")
     assert download.text == page.values["receipt"]
+    assert download.headers["content-disposition"] == 'attachment; filename="7.tlog-proof"'
     _assert_accessible(r.text)
+
+
+def test_receipt_and_entry_downloaded_check_offline(
+    client: TestClient, deployment: Deployment, tmp_path: Path
+) -> None:
+    for part in ("receipt", "entry"):
+        r = client.get(f"/console/log/12/{part}")
+        assert r.status_code == 200
+        name = r.headers["content-disposition"].removeprefix('attachment; filename="')[:-1]
+        (tmp_path / name).write_bytes(r.content)
+    assert (tmp_path / "12").read_bytes() == deployment.ledger.entry(12)
+    checked = CliRunner().invoke(
+        log_app, ["check", str(tmp_path / "12.tlog-proof"), "--vkey", deployment.vkey]
+    )
+    assert checked.exit_code == 0, checked.output
+    assert "1 of 1 receipt(s) verified" in checked.output
+    assert client.get("/console/log/999999/entry").status_code == 404
+    assert client.get("/console/log/x/entry").status_code == 400
 
 
 def test_entry_page_of_a_demand_event_links_the_demand(client: TestClient) -> None:

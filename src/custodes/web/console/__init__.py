@@ -13,7 +13,10 @@ path                                    login   what
 ``/console/log/entry?index=N``          no      the look-up form: redirects to the entry
 ``/console/log/{index}``                no      one entry, its event and its inclusion proof,
                                                 checked in the browser (WebCrypto)
-``/console/log/{index}/receipt``        no      the entry's c2sp.org/tlog-proof receipt
+``/console/log/{index}/receipt``        no      the entry's c2sp.org/tlog-proof receipt,
+                                                as ``{index}.tlog-proof``
+``/console/log/{index}/entry``          no      the entry's bytes, as ``{index}``: with the
+                                                receipt, ``custodes log check`` checks it
 ``/console/transparency``               no      demands by country, kind and outcome, per
                                                 quarter (SVG charts drawn on the server)
 ``/console/static/{name}``              no      the console's CSS and JavaScript
@@ -87,6 +90,7 @@ def console_router(deployment: Deployment) -> APIRouter:
         ("GET", "/console/log/entry", public.find_entry),
         ("GET", "/console/log/{index}", public.entry),
         ("GET", "/console/log/{index}/receipt", public.receipt),
+        ("GET", "/console/log/{index}/entry", public.entry_bytes),
         ("GET", "/console/transparency", public.transparency),
         ("GET", "/console/static/{name}", public.static),
     )

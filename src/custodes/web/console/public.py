@@ -39,6 +39,11 @@ class Chart:
     svg: Markup
 
 
+def _download(filename: str) -> dict[str, str]:
+    """The header that names a download (``filename`` is digits and a fixed suffix)."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
 def charts_of(figures: Figures) -> list[Chart]:
     """The transparency page's three charts."""
     specs = (
@@ -104,11 +109,19 @@ class PublicPages:
         return self._page(request, "log_entry.html", section="log", entry=view, **self._keys())
 
     def receipt(self, index: str) -> Response:
-        """The entry's receipt as a ``.tlog-proof`` file."""
+        """The entry's receipt as a ``N.tlog-proof`` file."""
         view = entry_view(self.dep, parse_index(index))
         if view.receipt is None:
             raise NotFoundError(f"no signed checkpoint covers entry {index} yet")
-        return PlainTextResponse(view.receipt, headers={"Cache-Control": "no-store"})
+        headers = _download(f"{view.index}.tlog-proof") | {"Cache-Control": "no-store"}
+        return PlainTextResponse(view.receipt, headers=headers)
+
+    def entry_bytes(self, index: str) -> Response:
+        """The entry's bytes as published, as a file ``N`` (beside ``N.tlog-proof``, what
+        ``custodes log check`` reads). An entry never changes, so it may be kept."""
+        view = entry_view(self.dep, parse_index(index))
+        headers = _download(str(view.index)) | {"Cache-Control": "public, max-age=31536000"}
+        return Response(view.data, media_type="application/octet-stream", headers=headers)
 
     def transparency(self, request: Request) -> Response:
         """Charts of demands by country, kind and outcome, quarter by quarter."""
