@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyrage
@@ -16,8 +17,10 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from conftest import Served
+from custodes.cli.log import app as log_app
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.events import parse_event
 from custodes.events.leaf import Event
@@ -56,6 +59,7 @@ class World:
     http: TestClient
     keys: dict[str, AuthorityKey]
     identity: pyrage.x25519.Identity
+    deployment: Deployment
 
     def authority(self, authority_id: str) -> SignedClient:
         return SignedClient(self.http, RequestSigner(self.keys[authority_id], self.clock), BASE)
@@ -101,7 +105,7 @@ def world(served: Served, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     config = ApiConfig(authority_rate=10_000)
     app = create_app(dep, services=services, config=config, direct=served.direct)
     with TestClient(app) as http:
-        yield World(app, services, clock, http, keys, identity)
+        yield World(app, services, clock, http, keys, identity, dep)
     platform.close()
     dep.close()
 
@@ -144,7 +148,33 @@ def test_a_signed_demand_is_recorded_screened_and_answered(world: World) -> None
         received.facts["signature"] == "valid" and received.facts["authority_jurisdiction"] == "US"
     )
     again = world.authority("us-fbi").get(f"/v1/demands/{status['id']}")
-    assert again.status_code == 200 and again.json() == status
+    assert again.status_code == 200 and again.json() == status | {"log": again.json()["log"]}
+    assert status["log"] is None  # the log entries are given by GET /v1/demands/{id}
+
+
+def test_an_authority_gets_the_log_entries_of_its_demand_and_checks_them(
+    world: World, tmp_path: Path
+) -> None:
+    start = world.services.ledger.size()
+    demand_id = _submit(world)["id"]
+    world.deployment.sequencer.integrate()  # sign a checkpoint that covers them
+    status = world.authority("us-fbi").get(f"/v1/demands/{demand_id}").json()
+    kinds = ["demand.received", "demand.screened", "demand.review_opened"]
+    assert [e["kind"] for e in status["log"]] == kinds
+    assert [e["index"] for e in status["log"]] == [start, start + 1, start + 2]
+    for e in status["log"]:
+        entry = world.http.get(e["entry"])  # public: no signature needed
+        assert entry.status_code == 200
+        assert entry.content == world.services.ledger.entries(e["index"], e["index"] + 1)[0]
+        assert parse_event(entry.content).demand == demand_id
+        (tmp_path / str(e["index"])).write_bytes(entry.content)
+        receipt = world.http.get(e["receipt"])
+        assert receipt.status_code == 200
+        (tmp_path / f"{e['index']}.tlog-proof").write_bytes(receipt.content)
+    receipts = [str(tmp_path / f"{e['index']}.tlog-proof") for e in status["log"]]
+    checked = CliRunner().invoke(log_app, ["check", *receipts, "--vkey", world.deployment.vkey])
+    assert checked.exit_code == 0, checked.output
+    assert "3 of 3 receipt(s) verified" in checked.output
 
 
 def test_the_document_cited_must_have_been_uploaded(world: World) -> None:

@@ -33,7 +33,7 @@ import functools
 import hashlib
 import inspect
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -54,7 +54,7 @@ from custodes.model import (
 )
 from custodes.service import Services
 from custodes.service.demands import amend_demand, withdraw_demand
-from custodes.service.lifecycle import DemandRecord, get_demand
+from custodes.service.lifecycle import DemandRecord, get_demand, history
 from custodes.service.production import Production, download, get_production, productions_of
 from custodes.service.screening import receive_and_screen, screen_demand, volume_query
 from custodes.store.api_tables import staged_documents
@@ -79,6 +79,7 @@ from .schemas import (
     DemandStatus,
     DocumentReceipt,
     FindingOut,
+    LogEntryOut,
     ProductionOut,
     TargetBody,
     WithdrawBody,
@@ -350,11 +351,21 @@ def list_demands(
     return DemandPage(items=items, next_cursor=page.next_cursor)
 
 
+def _log_entry(index: int, kind: str, at: datetime) -> LogEntryOut:
+    """An event about a demand, with the console's public files for its entry and receipt."""
+    where = f"/console/log/{index}"
+    return LogEntryOut(
+        index=index, kind=kind, at=at, entry=f"{where}/entry", receipt=f"{where}/receipt"
+    )
+
+
 def one_demand(demand_id: str, gate: Reading, request: Request) -> DemandStatus:
-    """One of the authority's demands."""
+    """One of the authority's demands, with the log entries that record it."""
     call = gate.admit()
     services = services_of(request)
-    return demand_status(services, _own(services, call, demand_id))
+    out = demand_status(services, _own(services, call, demand_id))
+    out.log = [_log_entry(e.index, e.kind, e.at) for e in history(services, demand_id)]
+    return out
 
 
 def amend(demand_id: str, gate: Answering, request: Request) -> Response:

@@ -188,6 +188,18 @@ class ProductionOut(BaseModel):
     href: str
 
 
+class LogEntryOut(BaseModel):
+    """An event about a demand, where the transparency log holds it."""
+
+    index: int = Field(description="the entry's index in the published log")
+    kind: str = Field(description="the event's kind, e.g. demand.received")
+    at: datetime
+    entry: str = Field(description="the entry's bytes, as published (no signature needed)")
+    receipt: str = Field(
+        description="its c2sp.org/tlog-proof receipt against the latest signed checkpoint"
+    )
+
+
 class DemandStatus(BaseModel):
     """A demand as its authority sees it."""
 
@@ -201,6 +213,12 @@ class DemandStatus(BaseModel):
         description="for a refused demand or a clarification request: the rules, in words"
     )
     productions: list[ProductionOut]
+    log: list[LogEntryOut] | None = Field(
+        default=None,
+        description="on GET /v1/demands/{id}: every event logged about the demand, in log "
+        "order, with where to fetch its entry and its receipt, to check offline that the log "
+        "holds it (custodes log check)",
+    )
 
 
 class DemandPage(BaseModel):
