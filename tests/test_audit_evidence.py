@@ -98,9 +98,11 @@ def test_evidence_holds_each_named_entry_with_a_receipt_that_checks(tmp_path: Pa
 def test_json_report_with_evidence_stays_json(tmp_path: Path) -> None:
     _publish(VIOLATING, tmp_path / "log")
     out = tmp_path / "evidence"
-    code, output = _audit(str(tmp_path / "log"), "--json", "--evidence", str(out))
-    assert code == 1
-    assert json.loads(output) == json.loads((out / "report.json").read_text())
+    args = [str(tmp_path / "log"), "--policy", POLICY, "--no-state", "--as-of", LATER]
+    result = runner.invoke(app, ["audit", *args, "--json", "--evidence", str(out)])
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == json.loads((out / "report.json").read_text())
+    assert "evidence 4 entries with their receipts" in result.stderr
 
 
 def test_a_clean_audit_keeps_its_checkpoint_and_report(tmp_path: Path) -> None:
@@ -242,6 +244,24 @@ def test_a_receipt_without_its_entry_fails(evidence: Path) -> None:
     (evidence / "28").unlink()
     code, output = _check(str(evidence / "28.tlog-proof"), "--policy", POLICY)
     assert code == 1 and "No such file or directory" in output
+
+
+def test_an_evidence_directory_is_checked_whole_in_entry_order(evidence: Path) -> None:
+    code, output = _check(str(evidence.parent), "--policy", POLICY)
+    assert code == 0, output
+    assert "4 of 4 receipt(s) verified" in output
+    cells = [line.split("│")[2].strip() for line in output.splitlines() if "│" in line]
+    assert [cell for cell in cells if cell] == [str(i) for i in NAMED]
+
+
+def test_a_policy_that_cannot_be_read_stops_the_check(evidence: Path, tmp_path: Path) -> None:
+    receipt = str(evidence / "28.tlog-proof")
+    code, output = _check(receipt, "--policy", str(tmp_path / "missing"))
+    assert code == 2 and "error[audit_io]" in output and "No such file or directory" in output
+    code, output = _check(receipt, "--vkey", "not a key")
+    assert code == 2 and "error[audit_policy]" in output
+    code, output = _check(str(tmp_path / "log"), "--policy", POLICY)  # a directory of none
+    assert code == 2 and "no .tlog-proof files in" in output
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ from custodes.audit.policy import parse_policy
 from custodes.audit.shards import MAX_JOBS
 from custodes.audit.source import UrlFetcher, opened, tls_context
 from custodes.audit.state import default_state_path
-from custodes.cli.output import console, fail, progress_bar
+from custodes.cli.output import console, err_console, fail, progress_bar
 from custodes.errors import CustodesError
 from custodes.tlog import TlogError
 
@@ -219,9 +219,9 @@ def audit(
         console.print_json(json.dumps(report.as_dict()))
     else:
         _print_report(report, source, state_path)
-    if evidence is not None and not as_json:
+    if evidence is not None:  # beside a JSON report, on standard error
         more = f" ({written.left_out} more named, not written)" if written.left_out else ""
-        console.print(
+        (err_console if as_json else console).print(
             f"evidence {len(written.proved)} entries with their receipts{more}, the checkpoint "
             f"and the report in {written.directory}"
         )

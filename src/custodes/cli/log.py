@@ -109,6 +109,28 @@ def _entry_path(receipt: Path, entry: Path | None) -> Path:
     fail("usage", f"{receipt} does not end in {RECEIPT_SUFFIX}: pass its entry with --entry", 2)
 
 
+def _order(path: Path) -> tuple[int, int, str]:
+    """Receipts named by entry index in the order of the log, any others after them."""
+    stem = path.name.removesuffix(RECEIPT_SUFFIX)
+    return (0, int(stem), "") if stem.isascii() and stem.isdigit() else (1, 0, path.name)
+
+
+def _receipts_in(paths: list[Path]) -> list[Path]:
+    """The receipts named: a file as it is; a directory, every ``*.tlog-proof`` in it or in
+    its ``entries/`` (an evidence directory), in entry order."""
+    found: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            found.append(path)
+            continue
+        where = path / "entries" if (path / "entries").is_dir() else path
+        receipts = sorted(where.glob(f"*{RECEIPT_SUFFIX}"), key=_order)
+        if not receipts:
+            fail("usage", f"no {RECEIPT_SUFFIX} files in {where}", 2)
+        found += receipts
+    return found
+
+
 def _about(entry: bytes) -> str:
     """What the entry is, for the table: its event's kind, demand and time, if it is one."""
     try:
@@ -124,8 +146,9 @@ def check(
     receipts: Annotated[
         list[Path],
         typer.Argument(
-            help=f"tlog-proof receipts; the entry of N{RECEIPT_SUFFIX} is the file N beside it "
-            "(as custodes audit --evidence writes them)."
+            help=f"tlog-proof receipts, or directories of them (an evidence directory); the "
+            f"entry of N{RECEIPT_SUFFIX} is the file N beside it, as custodes audit --evidence "
+            "writes them."
         ),
     ],
     policy: Annotated[
@@ -141,51 +164,56 @@ def check(
 ) -> None:
     """Check receipts offline: each entry is in a log the policy trusts, where its receipt says.
 
-    Exit status 0 when every receipt verifies, 1 when any does not."""
-    with reported_errors():
-        if entry is not None and len(receipts) != 1:
-            fail("usage", "--entry goes with a single receipt", 2)
+    Exit status 0 when every receipt verifies, 1 when any does not, 2 when none could be
+    checked (a malformed policy or key, no receipts)."""
+    try:
         trust = _trust(policy, vkey)
-        table = Table(title_justify="left")
-        for column in ("receipt", "entry", "size", "event", "result"):
-            table.add_column(column, overflow="fold")
-        signed: set[str] = set()
-        failures: list[str] = []
-        for receipt in receipts:
-            index, size, about, reason = "?", "", "", ""
-            try:
-                entry_path = _entry_path(receipt, entry)
-                text = _read_bounded(receipt, MAX_RECEIPT_SIZE, "receipt").decode("utf-8")
-                parsed = parse_receipt(text)
-                index = str(parsed.index)
-                data = _read_bounded(entry_path, MAX_ENTRY_SIZE, "entry")
-                about = _about(data)
-                checked = check_evidence(parsed, data, trust)
-            except (TlogError, CustodesError) as exc:
-                reason = exc.detail
-            except UnicodeDecodeError:
-                reason = "the receipt is not UTF-8 text"
-            except OSError as exc:
-                reason = f"{exc.filename}: {exc.strerror}"
-            except ValueError as exc:
-                reason = str(exc)
-            else:
-                cp = checked.checkpoint
-                size = str(cp.size)
-                witnesses = ", ".join(checked.cosigners) or "no witness"
-                signed.add(f"{cp.origin} size {cp.size} root {cp.root.hex()}, {witnesses}")
-            if reason:
-                failures.append(f"{receipt}: {reason}")
-            result = "[red]fails[/]" if reason else "[green]verified[/]"
-            table.add_row(escape(str(receipt)), index, size, escape(about), result)
-        for line in sorted(signed):
-            console.print(f"checkpoint {escape(line)}")
-        failed = len(failures)
-        table.title = f"{len(receipts) - failed} of {len(receipts)} receipt(s) verified" + (
-            f", {failed} failed" if failed else ""
-        )
-        console.print(table)
-        for line in failures:
-            console.print(f"[red]fails[/] {escape(line)}")
-        if failed:
-            raise typer.Exit(1)
+        receipts = _receipts_in(receipts)
+    except (CustodesError, TlogError) as exc:
+        fail(exc.code, exc.detail, 2)
+    except OSError as exc:
+        fail("audit_io", f"{exc.filename}: {exc.strerror}", 2)
+    if entry is not None and len(receipts) != 1:
+        fail("usage", "--entry goes with a single receipt", 2)
+    table = Table(title_justify="left")
+    for column in ("receipt", "entry", "size", "event", "result"):
+        table.add_column(column, overflow="fold")
+    signed: set[str] = set()
+    failures: list[str] = []
+    for receipt, entry_path in [(r, _entry_path(r, entry)) for r in receipts]:
+        index, size, about, reason = "?", "", "", ""
+        try:
+            text = _read_bounded(receipt, MAX_RECEIPT_SIZE, "receipt").decode("utf-8")
+            parsed = parse_receipt(text)
+            index = str(parsed.index)
+            data = _read_bounded(entry_path, MAX_ENTRY_SIZE, "entry")
+            about = _about(data)
+            checked = check_evidence(parsed, data, trust)
+        except (TlogError, CustodesError) as exc:
+            reason = exc.detail
+        except UnicodeDecodeError:
+            reason = "the receipt is not UTF-8 text"
+        except OSError as exc:
+            reason = f"{exc.filename}: {exc.strerror}"
+        except ValueError as exc:
+            reason = str(exc)
+        else:
+            cp = checked.checkpoint
+            size = str(cp.size)
+            witnesses = ", ".join(checked.cosigners) or "no witness"
+            signed.add(f"{cp.origin} size {cp.size} root {cp.root.hex()}, {witnesses}")
+        if reason:
+            failures.append(f"{receipt}: {reason}")
+        result = "[red]fails[/]" if reason else "[green]verified[/]"
+        table.add_row(escape(str(receipt)), index, size, escape(about), result)
+    for line in sorted(signed):
+        console.print(f"checkpoint {escape(line)}")
+    failed = len(failures)
+    table.title = f"{len(receipts) - failed} of {len(receipts)} receipt(s) verified" + (
+        f", {failed} failed" if failed else ""
+    )
+    console.print(table)
+    for line in failures:
+        console.print(f"[red]fails[/] {escape(line)}")
+    if failed:
+        raise typer.Exit(1)
