@@ -4,6 +4,7 @@ written with a tlog-proof receipt that anyone checks offline, without the rest o
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,10 +15,11 @@ from custodes.audit import evidence as evidence_module
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import EvidenceError
-from custodes.audit.evidence import write_evidence
+from custodes.audit.evidence import check_evidence, write_evidence
 from custodes.audit.policy import parse_policy
 from custodes.cli.log import app as log_app
 from custodes.tlog import (
+    TlogError,
     check_receipt,
     generate_cosigner_key,
     generate_key,
@@ -286,3 +288,26 @@ def test_a_receipt_named_otherwise_needs_its_entry(evidence: Path) -> None:
     assert code == 2 and "pass its entry with --entry" in output
     code, output = _check(str(renamed), "--entry", str(evidence / "28"), "--policy", POLICY)
     assert code == 0, output
+
+
+MUTATIONS = 2000
+
+
+def test_no_changed_byte_of_a_receipt_or_its_entry_verifies(evidence: Path) -> None:
+    """What a court relies on: a receipt and its entry verify as they were written, and
+    with any one byte changed, never."""
+    policy = parse_policy(Path(POLICY).read_bytes())
+    text, entry = (evidence / "290.tlog-proof").read_bytes(), (evidence / "290").read_bytes()
+    assert check_evidence(parse_receipt(text.decode()), entry, policy).index == 290
+    rng = random.Random(6962)
+    refused = 0
+    for _ in range(MUTATIONS):
+        receipt, data = bytearray(text), bytearray(entry)
+        target = receipt if rng.random() < 0.7 else data
+        at = rng.randrange(len(target))
+        target[at] = (target[at] + rng.randrange(1, 256)) % 256
+        with pytest.raises((TlogError, UnicodeDecodeError)):
+            check_evidence(parse_receipt(bytes(receipt).decode()), bytes(data), policy)
+        refused += 1
+    print(f"\n{refused} receipts or entries with one byte changed, every one refused")
+    assert refused == MUTATIONS
