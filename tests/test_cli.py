@@ -34,6 +34,11 @@ def test_demo_no_serve_builds_a_verifiable_log(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     result = runner.invoke(app, ["demo", "--no-serve", "--data", str(data), "--events", "600"])
     assert result.exit_code == 0, result.output
+    assert "Audited from the published files alone: clean, 600 events" in result.output
+    audit = runner.invoke(
+        app, ["audit", str(data / "log"), "--policy", str(data / "audit.policy"), "--no-state"]
+    )
+    assert audit.exit_code == 0 and "clean: no violations" in audit.output
     key = runner.invoke(app, ["log", "key", "--data", str(data)])
     assert key.exit_code == 0
     verifier = new_verifier(key.output.strip())

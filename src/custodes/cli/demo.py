@@ -39,6 +39,10 @@ import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.table import Table
 
+from custodes.audit.auditor import audit_log
+from custodes.audit.checks import default_checks
+from custodes.audit.logcheck import dir_fetcher
+from custodes.audit.policy import parse_policy
 from custodes.cli.output import console, fail, reported_errors
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.errors import CustodesError
@@ -507,6 +511,40 @@ def build_demo(dep: Deployment, events: int, seed: int) -> None:
     _print(run, dep, sent)
     _print_end_to_end(lawful_case)
     _print_credentials(credentials)
+    _print_outside_view(dep)
+
+
+AUDIT_POLICY = "audit.policy"
+"""The demo's c2sp.org/tlog-policy file, in its data directory, for outside checks."""
+
+
+def _print_outside_view(dep: Deployment) -> None:
+    """Audit the published log as an outsider would, and say how to do it again: the demo's
+    own tlog-policy (its log's key; a real deployment's also names witnesses and a quorum),
+    the audit's verdict, and the commands that check and report from the published files."""
+    data = dep.settings.data_dir
+    vkey = dep.settings.vkey_path.read_text(encoding="utf-8").strip()
+    policy = data / AUDIT_POLICY
+    policy.write_text(f"log {vkey}\nquorum none\n", encoding="utf-8")
+    report = audit_log(
+        dir_fetcher(dep.settings.log_dir), parse_policy(policy.read_bytes()),
+        checks=default_checks({}, None),
+    )  # fmt: skip
+    verdict = (
+        "[bold green]clean[/]"
+        if report.clean
+        else f"[bold red]{len(report.findings)} violation(s)[/]"
+    )
+    console.print(
+        f"Audited from the published files alone: {verdict}, {report.events} events, "
+        f"{report.tiles_checked} tile(s), as anyone can:"
+    )
+    log_dir, year = dep.settings.log_dir, EPOCH.year
+    for line in (
+        f"custodes audit {log_dir} --policy {policy}",
+        f"custodes report {log_dir} --period {year} --policy {policy} --out report",
+    ):
+        console.print(f"  {line}", markup=False, soft_wrap=True)
 
 
 def demo(
