@@ -53,6 +53,16 @@ def test_demo_no_serve_builds_a_verifiable_log(tmp_path: Path) -> None:
     cp = check_receipt(receipt, entry, [verifier], "demo.custodes.example/log")
     assert cp.size == 600
     assert leaf_hash(entry)  # the receipt is for exactly this entry
+    saved = runner.invoke(
+        app, ["log", "prove", "421", "--data", str(data), "--out", str(tmp_path / "p")]
+    )
+    assert saved.exit_code == 0, saved.output
+    assert (tmp_path / "p" / "421").read_bytes() == entry
+    assert (tmp_path / "p" / "421.tlog-proof").read_text() == prove.output
+    checked = runner.invoke(
+        app, ["log", "check", str(tmp_path / "p"), "--vkey", key.output.strip()]
+    )
+    assert checked.exit_code == 0 and "1 of 1 receipt(s) verified" in checked.output
     tampered = runner.invoke(app, ["log", "prove", "600", "--data", str(data)])
     assert tampered.exit_code == 1
     assert "error[not_found]" in tampered.output

@@ -68,6 +68,14 @@ def verify(
 def prove(
     index: Annotated[int, typer.Argument(help="Entry index.", min=0)],
     data: DataOpt = Path("data"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write the entry and its receipt into this directory, as N and "
+            "N.tlog-proof (what custodes log check reads), instead of printing the receipt.",
+        ),
+    ] = None,
 ) -> None:
     """Print a tlog-proof receipt for one entry against the current checkpoint."""
     with reported_errors(), open_deployment(load_settings(data)) as dep:
@@ -77,7 +85,15 @@ def prove(
             fail("not_found", f"entry {index} is not in the latest checkpoint (size {size})")
         proof = dep.sequencer.prove(index, signed.checkpoint.size)
         receipt = Receipt(index=index, proof=tuple(proof.hashes), checkpoint=signed.note)
-        console.print(format_receipt(receipt), end="", soft_wrap=True)
+        if out is None:
+            console.print(format_receipt(receipt), end="", soft_wrap=True)
+            return
+        out.mkdir(parents=True, exist_ok=True)
+        (out / str(index)).write_bytes(dep.ledger.entry(index))
+        (out / f"{index}{RECEIPT_SUFFIX}").write_text(format_receipt(receipt), encoding="utf-8")
+        console.print(
+            f"wrote {out / str(index)} and its receipt {out / str(index)}{RECEIPT_SUFFIX}"
+        )
 
 
 def _read_bounded(path: Path, most: int, what: str) -> bytes:
