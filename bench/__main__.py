@@ -11,6 +11,7 @@ from bench import (
     api_cost_bench,
     audit_bench,
     audit_http_bench,
+    evidence_bench,
     ledger_bench,
     report_bench,
     screening_bench,
@@ -25,6 +26,7 @@ BENCHES: dict[str, Callable[[], None]] = {
     "access": access_bench.bench_access,
     "audit": audit_bench.bench_audit,
     "audit-http": audit_http_bench.bench_audit_http,
+    "evidence": evidence_bench.bench_evidence,
     "api": api_bench.bench_api,
     "api-cost": api_cost_bench.bench_api_cost,
 }

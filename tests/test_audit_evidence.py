@@ -7,6 +7,7 @@ import json
 import random
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -15,8 +16,8 @@ from custodes.audit import evidence as evidence_module
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.errors import EvidenceError
-from custodes.audit.evidence import check_evidence, write_evidence
-from custodes.audit.policy import parse_policy
+from custodes.audit.evidence import EvidenceChecker, check_evidence, write_evidence
+from custodes.audit.policy import Policy, parse_policy, verify_checkpoint
 from custodes.cli.log import app as log_app
 from custodes.tlog import (
     TlogError,
@@ -296,9 +297,9 @@ MUTATIONS = 2000
 def test_no_changed_byte_of_a_receipt_or_its_entry_verifies(evidence: Path) -> None:
     """What a court relies on: a receipt and its entry verify as they were written, and
     with any one byte changed, never."""
-    policy = parse_policy(Path(POLICY).read_bytes())
+    checker = EvidenceChecker(parse_policy(Path(POLICY).read_bytes()))  # one, remembering
     text, entry = (evidence / "290.tlog-proof").read_bytes(), (evidence / "290").read_bytes()
-    assert check_evidence(parse_receipt(text.decode()), entry, policy).index == 290
+    assert checker.check(parse_receipt(text.decode()), entry).index == 290
     rng = random.Random(6962)
     refused = 0
     for _ in range(MUTATIONS):
@@ -307,7 +308,26 @@ def test_no_changed_byte_of_a_receipt_or_its_entry_verifies(evidence: Path) -> N
         at = rng.randrange(len(target))
         target[at] = (target[at] + rng.randrange(1, 256)) % 256
         with pytest.raises((TlogError, UnicodeDecodeError)):
-            check_evidence(parse_receipt(bytes(receipt).decode()), bytes(data), policy)
+            checker.check(parse_receipt(bytes(receipt).decode()), bytes(data))
         refused += 1
     print(f"\n{refused} receipts or entries with one byte changed, every one refused")
     assert refused == MUTATIONS
+
+
+def test_a_checkpoint_shared_by_receipts_is_verified_once(
+    evidence: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[bytes] = []
+    verify = verify_checkpoint
+
+    def counted(note: bytes, policy: Policy) -> Any:
+        calls.append(note)
+        return verify(note, policy)
+
+    monkeypatch.setattr(evidence_module, "verify_checkpoint", counted)
+    checker = EvidenceChecker(parse_policy(Path(POLICY).read_bytes()))
+    for i in NAMED:
+        receipt = parse_receipt((evidence / f"{i}.tlog-proof").read_text())
+        assert checker.check(receipt, (evidence / str(i)).read_bytes()).index == i
+    assert len(calls) == 1
+    assert check_evidence(receipt, (evidence / str(NAMED[-1])).read_bytes(), checker.policy)

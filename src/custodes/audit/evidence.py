@@ -40,7 +40,7 @@ from pathlib import Path
 from custodes.audit.auditor import AuditReport
 from custodes.audit.errors import EvidenceError
 from custodes.audit.logcheck import Fetch, LogVerificationError, Progress
-from custodes.audit.policy import Policy, verify_checkpoint
+from custodes.audit.policy import Policy, VerifiedCheckpoint, verify_checkpoint
 from custodes.tlog import (
     Checkpoint,
     FormatError,
@@ -65,12 +65,15 @@ __all__ = [
     "RECEIPT_SUFFIX",
     "CheckedEntry",
     "Evidence",
+    "EvidenceChecker",
     "check_directory",
     "check_evidence",
     "evidence_entries",
     "write_evidence",
 ]
 
+REMEMBERED_CHECKPOINTS = 16
+"""Most verified checkpoint notes an :class:`EvidenceChecker` keeps."""
 MAX_EVIDENCE_ENTRIES = 10_000
 """Most entries one evidence directory proves: the lowest-numbered, when findings name more."""
 RECEIPT_SUFFIX = ".tlog-proof"
@@ -182,20 +185,44 @@ def _write_receipts(
         ) from None
 
 
+class EvidenceChecker:
+    """Checks receipts against one policy. Receipts of one audit share their checkpoint, so
+    a checkpoint note is verified once (the signatures are most of a check's cost) and then
+    remembered, up to :data:`REMEMBERED_CHECKPOINTS` of them."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._accepted: dict[bytes, VerifiedCheckpoint] = {}
+
+    def _verified(self, note: bytes) -> VerifiedCheckpoint:
+        verified = self._accepted.get(note)
+        if verified is not None:
+            return verified
+        verified, findings = verify_checkpoint(note, self.policy)
+        if verified is None or findings:
+            reasons = "; ".join(f.detail for f in findings) or "no log of the policy signed it"
+            raise EvidenceError(f"the receipt's checkpoint is not accepted: {reasons}")
+        if len(self._accepted) >= REMEMBERED_CHECKPOINTS:
+            self._accepted.clear()
+        self._accepted[note] = verified
+        return verified
+
+    def check(self, receipt: Receipt, entry: bytes) -> CheckedEntry:
+        """Check that ``entry`` is in a log the policy trusts, where ``receipt`` says; raises
+        :class:`EvidenceError` naming what is wrong."""
+        if len(entry) > MAX_ENTRY_SIZE:
+            raise EvidenceError(f"the entry has {len(entry)} bytes; a log entry has at most 65535")
+        verified = self._verified(receipt.checkpoint)
+        cp = verified.checkpoint
+        try:
+            check_inclusion(receipt.proof, receipt.index, cp.size, leaf_hash(entry), cp.root)
+        except ProofError as exc:
+            raise EvidenceError(
+                f"this is not entry {receipt.index} of the log at size {cp.size}: {exc.detail}"
+            ) from None
+        return CheckedEntry(receipt.index, cp, verified.cosigners)
+
+
 def check_evidence(receipt: Receipt, entry: bytes, policy: Policy) -> CheckedEntry:
-    """Check that ``entry`` is in a log ``policy`` trusts, where ``receipt`` says; raises
-    :class:`EvidenceError` naming what is wrong."""
-    if len(entry) > MAX_ENTRY_SIZE:
-        raise EvidenceError(f"the entry has {len(entry)} bytes; a log entry has at most 65535")
-    verified, findings = verify_checkpoint(receipt.checkpoint, policy)
-    if verified is None or findings:
-        reasons = "; ".join(f.detail for f in findings) or "no log of the policy signed it"
-        raise EvidenceError(f"the receipt's checkpoint is not accepted: {reasons}")
-    cp = verified.checkpoint
-    try:
-        check_inclusion(receipt.proof, receipt.index, cp.size, leaf_hash(entry), cp.root)
-    except ProofError as exc:
-        raise EvidenceError(
-            f"this is not entry {receipt.index} of the log at size {cp.size}: {exc.detail}"
-        ) from None
-    return CheckedEntry(receipt.index, cp, verified.cosigners)
+    """:meth:`EvidenceChecker.check` of one receipt."""
+    return EvidenceChecker(policy).check(receipt, entry)

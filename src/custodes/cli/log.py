@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custodes.audit.evidence import RECEIPT_SUFFIX, check_evidence
+from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker
 from custodes.audit.logcheck import dir_fetcher, verify_log
 from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
 from custodes.cli.output import console, fail, progress_bar, reported_errors
@@ -157,6 +157,37 @@ def _about(entry: bytes) -> str:
     return f"{event.kind}{demand} {event.time:%Y-%m-%dT%H:%M:%SZ}"
 
 
+def _check_one(
+    checker: EvidenceChecker, receipt: Path, entry_path: Path
+) -> tuple[tuple[str, str, str, str, str], str | None, str | None]:
+    """One receipt checked: its table row, its failure line if it failed, and the checkpoint
+    it verified against if it did."""
+    index, size, about, reason, line = "?", "", "", "", None
+    try:
+        text = _read_bounded(receipt, MAX_RECEIPT_SIZE, "receipt").decode("utf-8")
+        parsed = parse_receipt(text)
+        index = str(parsed.index)
+        data = _read_bounded(entry_path, MAX_ENTRY_SIZE, "entry")
+        about = _about(data)
+        checked = checker.check(parsed, data)
+    except (TlogError, CustodesError) as exc:
+        reason = exc.detail
+    except UnicodeDecodeError:
+        reason = "the receipt is not UTF-8 text"
+    except OSError as exc:
+        reason = f"{exc.filename}: {exc.strerror}"
+    except ValueError as exc:
+        reason = str(exc)
+    else:
+        cp = checked.checkpoint
+        size = str(cp.size)
+        witnesses = ", ".join(checked.cosigners) or "no witness"
+        line = f"{cp.origin} size {cp.size} root {cp.root.hex()}, {witnesses}"
+    result = "[red]fails[/]" if reason else "[green]verified[/]"
+    row = (escape(str(receipt)), index, size, escape(about), result)
+    return row, f"{receipt}: {reason}" if reason else None, line
+
+
 @app.command("check")
 def check(
     receipts: Annotated[
@@ -196,32 +227,17 @@ def check(
         table.add_column(column, overflow="fold")
     signed: set[str] = set()
     failures: list[str] = []
-    for receipt, entry_path in [(r, _entry_path(r, entry)) for r in receipts]:
-        index, size, about, reason = "?", "", "", ""
-        try:
-            text = _read_bounded(receipt, MAX_RECEIPT_SIZE, "receipt").decode("utf-8")
-            parsed = parse_receipt(text)
-            index = str(parsed.index)
-            data = _read_bounded(entry_path, MAX_ENTRY_SIZE, "entry")
-            about = _about(data)
-            checked = check_evidence(parsed, data, trust)
-        except (TlogError, CustodesError) as exc:
-            reason = exc.detail
-        except UnicodeDecodeError:
-            reason = "the receipt is not UTF-8 text"
-        except OSError as exc:
-            reason = f"{exc.filename}: {exc.strerror}"
-        except ValueError as exc:
-            reason = str(exc)
-        else:
-            cp = checked.checkpoint
-            size = str(cp.size)
-            witnesses = ", ".join(checked.cosigners) or "no witness"
-            signed.add(f"{cp.origin} size {cp.size} root {cp.root.hex()}, {witnesses}")
-        if reason:
-            failures.append(f"{receipt}: {reason}")
-        result = "[red]fails[/]" if reason else "[green]verified[/]"
-        table.add_row(escape(str(receipt)), index, size, escape(about), result)
+    checker = EvidenceChecker(trust)
+    with progress_bar() as bar:
+        task = bar.add_task("checking receipts", total=len(receipts))
+        for receipt, entry_path in [(r, _entry_path(r, entry)) for r in receipts]:
+            row, failure, line = _check_one(checker, receipt, entry_path)
+            table.add_row(*row)
+            if failure:
+                failures.append(failure)
+            if line:
+                signed.add(line)
+            bar.advance(task)
     for line in sorted(signed):
         console.print(f"checkpoint {escape(line)}")
     failed = len(failures)

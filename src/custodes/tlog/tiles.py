@@ -212,7 +212,9 @@ class TileNodeReader(NodeReader):
 
     ``read_tile(tile)`` returns the bytes of a hash tile; the reader asks only for tiles that
     a tree of ``size`` publishes (partial ones at the width of that size), checks their
-    length, and keeps every tile it read for its own lifetime.
+    length, and keeps every tile it read for its own lifetime, with every inner node it
+    hashed from them (at most 255 a tile): proofs of nearby entries share most of their
+    nodes, and each is hashed once.
     """
 
     def __init__(self, read_tile: Callable[[Tile], bytes], size: int) -> None:
@@ -221,6 +223,7 @@ class TileNodeReader(NodeReader):
         self._read_tile = read_tile
         self._size = size
         self._tiles: dict[Tile, list[bytes]] = {}
+        self._inner: dict[tuple[int, int], bytes] = {}
 
     @property
     def size(self) -> int:
@@ -239,13 +242,19 @@ class TileNodeReader(NodeReader):
                 f"no complete subtree at level {level}, index {index} in a tree of {self._size}"
             )
         tile_level, height = divmod(level, TILE_HEIGHT)
+        if height and (known := self._inner.get((level, index))) is not None:
+            return known
         count = self._size >> (TILE_HEIGHT * tile_level)  # hashes stored at that tile level
         first = index << height
         n, offset = divmod(first, TILE_WIDTH)
         width = min(TILE_WIDTH, count - n * TILE_WIDTH)
         row = self._hashes(Tile(tile_level, n, width))[offset : offset + (1 << height)]
-        while len(row) > 1:
+        below = level - height
+        for up in range(1, height + 1):
             row = [node_hash(row[i], row[i + 1]) for i in range(0, len(row), 2)]
+            start = first >> up
+            for i, h in enumerate(row):
+                self._inner[(below + up, start + i)] = h
         return row[0]
 
 
