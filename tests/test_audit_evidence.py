@@ -18,6 +18,7 @@ from custodes.audit.checks import default_checks
 from custodes.audit.errors import EvidenceError
 from custodes.audit.evidence import EvidenceChecker, check_evidence, write_evidence
 from custodes.audit.policy import Policy, parse_policy, verify_checkpoint
+from custodes.audit.source import url_fetcher
 from custodes.cli.log import app as log_app
 from custodes.tlog import (
     TlogError,
@@ -183,6 +184,27 @@ def test_evidence_from_a_log_read_over_http(tmp_path: Path) -> None:
     assert code == 1, output
     receipts = [str(tmp_path / "evidence" / "entries" / f"{i}.tlog-proof") for i in NAMED]
     assert _check(*receipts, "--vkey", LOG_VKEY)[0] == 0
+
+
+def test_evidence_over_http_reads_its_files_ahead(tmp_path: Path) -> None:
+    """Each named bundle and its tile are asked for at once, each once, as the audit reads
+    them: over a network, evidence of many bundles does not pay a round trip per file."""
+    files = _publish(VIOLATING, tmp_path / "log")
+    policy = parse_policy(Path(POLICY).read_bytes())
+    when = datetime(2027, 1, 1, tzinfo=UTC)
+    report = audit_log(memory_fetcher(files), policy, checks=default_checks({}, None), as_of=when)
+    with serving(tmp_path / "log") as served:
+        served.delay = 0.05  # a round trip: files asked for one after another would not overlap
+        fetch = url_fetcher(served.url)
+        try:
+            written = write_evidence(fetch, report, tmp_path / "evidence")
+        finally:
+            fetch.close()
+    assert written.proved == tuple(NAMED)
+    ahead = ["tile/entries/000", "tile/0/000", "tile/entries/001.p/41", "tile/0/001.p/41"]
+    above = ["tile/1/000.p/1"]  # the few tiles above level 0, asked for when first needed
+    assert sorted(served.paths()) == sorted(ahead + above)  # each once, and no other
+    assert served.most_in_flight >= len(ahead)
 
 
 @pytest.fixture

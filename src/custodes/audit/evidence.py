@@ -32,14 +32,14 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 
 from custodes.audit.auditor import AuditReport
 from custodes.audit.errors import EvidenceError
-from custodes.audit.logcheck import Fetch, LogVerificationError, Progress
+from custodes.audit.logcheck import Fetch, LogVerificationError, Progress, reading
 from custodes.audit.policy import Policy, VerifiedCheckpoint, verify_checkpoint
 from custodes.tlog import (
     Checkpoint,
@@ -54,6 +54,7 @@ from custodes.tlog import (
 from custodes.tlog.tiles import (
     MAX_ENTRY_SIZE,
     TILE_WIDTH,
+    Tile,
     TileNodeReader,
     bundle_tile,
     format_tile_path,
@@ -104,11 +105,24 @@ def evidence_entries(report: AuditReport) -> list[int]:
     return sorted({i for f in report.event_findings for i in f.entries})
 
 
+def _bundles_of(indexes: list[int]) -> list[tuple[int, list[int]]]:
+    """The bundles that hold ``indexes`` (in order), each with the indexes it holds."""
+    return [(n, list(group)) for n, group in groupby(indexes, lambda i: i // TILE_WIDTH)]
+
+
+def _files(bundles: list[tuple[int, list[int]]], size: int) -> Iterator[str]:
+    """The files proving the entries of ``bundles`` reads, in its order: each bundle, then
+    its level-0 tile (the tiles above are few, and shared)."""
+    for n, _ in bundles:
+        width = min(TILE_WIDTH, size - n * TILE_WIDTH)
+        yield format_tile_path(bundle_tile(n, width))
+        yield format_tile_path(Tile(0, n, width))
+
+
 def _entries_of(
-    fetch: Fetch, indexes: list[int], size: int, progress: Progress | None
+    fetch: Fetch, bundles: list[tuple[int, list[int]]], size: int, progress: Progress | None
 ) -> Iterable[tuple[int, bytes]]:
-    """(index, entry bytes) for each of ``indexes``, each bundle fetched once."""
-    bundles = [(n, list(group)) for n, group in groupby(indexes, lambda i: i // TILE_WIDTH)]
+    """(index, entry bytes) for each index of ``bundles``, each bundle fetched once."""
     for done, (n, wanted) in enumerate(bundles, 1):
         tile = bundle_tile(n, min(TILE_WIDTH, size - n * TILE_WIDTH))
         entries = parse_bundle(fetch(format_tile_path(tile)), tile.width)
@@ -165,24 +179,40 @@ def _write_receipts(
     staging: Path,
     progress: Progress | None,
 ) -> None:
-    """Each entry of ``indexes`` and its receipt against ``signed`` (checkpoint, note)."""
-    cp, note = signed
+    """Each entry of ``indexes`` and its receipt against ``signed`` (checkpoint, note), the
+    files read ahead from a remote source."""
+    size = signed[0].size
     entries_dir = staging / "entries"
     entries_dir.mkdir()
-    reader = TileNodeReader(lambda tile: fetch(format_tile_path(tile)), cp.size)
+    bundles = _bundles_of(indexes)
     try:
-        for index, entry in _entries_of(fetch, indexes, cp.size, progress):
-            proof = prove_inclusion(index, cp.size, reader)
-            check_inclusion(proof, index, cp.size, leaf_hash(entry), cp.root)
-            receipt = Receipt(index=index, proof=tuple(proof), checkpoint=note)
-            (entries_dir / str(index)).write_bytes(entry)
-            (entries_dir / f"{index}{RECEIPT_SUFFIX}").write_text(
-                format_receipt(receipt), encoding="utf-8"
-            )
+        with reading(fetch, _files(bundles, size)) as read:
+            _prove_each(read, signed, bundles, entries_dir, progress)
     except (ProofError, LogVerificationError, FormatError) as exc:
         raise EvidenceError(
             f"the log's files no longer match the checkpoint audited ({exc.detail}): audit it again"
         ) from None
+
+
+def _prove_each(
+    read: Fetch,
+    signed: tuple[Checkpoint, bytes],
+    bundles: list[tuple[int, list[int]]],
+    entries_dir: Path,
+    progress: Progress | None,
+) -> None:
+    """Each entry of ``bundles``, proved from the tiles ``read`` gives, checked against the
+    checkpoint, and written beside its receipt."""
+    cp, note = signed
+    reader = TileNodeReader(lambda tile: read(format_tile_path(tile)), cp.size)
+    for index, entry in _entries_of(read, bundles, cp.size, progress):
+        proof = prove_inclusion(index, cp.size, reader)
+        check_inclusion(proof, index, cp.size, leaf_hash(entry), cp.root)
+        receipt = Receipt(index=index, proof=tuple(proof), checkpoint=note)
+        (entries_dir / str(index)).write_bytes(entry)
+        (entries_dir / f"{index}{RECEIPT_SUFFIX}").write_text(
+            format_receipt(receipt), encoding="utf-8"
+        )
 
 
 class EvidenceChecker:

@@ -65,6 +65,7 @@ __all__ = [
     "dir_fetcher",
     "entry_files",
     "open_checkpoint",
+    "reading",
     "rebuild_log",
     "verify_log",
 ]
@@ -220,6 +221,16 @@ def _reading_ahead(fetch: Fetch, upcoming: Iterator[str], depth: int) -> Iterato
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         ahead.clear()
+
+
+@contextmanager
+def reading(fetch: Fetch, upcoming: Iterator[str]) -> Iterator[Fetch]:
+    """``fetch``, with the files ``upcoming`` names fetched ahead if the source
+    :class:`ReadsAhead` (a remote one), else ``fetch`` as it is. Files are then asked for
+    in that order; one asked for that is not ahead is fetched when asked for."""
+    depth = fetch.read_ahead if isinstance(fetch, ReadsAhead) else 0
+    with _reading_ahead(fetch, upcoming, depth) if depth > 0 else nullcontext(fetch) as read:
+        yield read
 
 
 def entry_files(size: int) -> Iterator[str]:
@@ -380,13 +391,7 @@ def rebuild_log(
     ``on_bundle(start, entries)`` sees the entries of every well-formed bundle, in order,
     with the index of the first. A source that :class:`ReadsAhead` has the bundles and their
     tiles fetched ahead."""
-    depth = fetch.read_ahead if isinstance(fetch, ReadsAhead) else 0
-    reading = (
-        _reading_ahead(fetch, entry_files(checkpoint.size), depth)
-        if depth > 0
-        else nullcontext(fetch)
-    )
-    with reading as read:
+    with reading(fetch, entry_files(checkpoint.size)) as read:
         run = _Pass(read, checkpoint.size)
         _read_entries(run, progress, on_bundle)
     run.fetch = fetch
