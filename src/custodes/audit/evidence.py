@@ -11,8 +11,8 @@ in that place of its one history, without fetching and rebuilding the whole log.
     entries/<N>.tlog-proof     a c2sp.org/tlog-proof receipt: entry N's inclusion in that
                                checkpoint
 
-:func:`check_evidence` (``custodes log check``) checks one receipt and its entry against a
-tlog-policy, as the audit checked the checkpoint: a log of the policy signed it and its
+:class:`EvidenceChecker` (what ``custodes log check`` uses) checks receipts and their entries
+against a tlog-policy, as the audit checked the checkpoint: a log of the policy signed it and its
 witnesses' cosignatures meet the quorum; then the inclusion proof leads from the entry to the
 checkpoint's root. Any other tlog-proof verifier can check the same files.
 
@@ -64,6 +64,7 @@ from custodes.tlog.tiles import (
 __all__ = [
     "MAX_EVIDENCE_ENTRIES",
     "RECEIPT_SUFFIX",
+    "REMEMBERED_CHECKPOINTS",
     "CheckedEntry",
     "Evidence",
     "EvidenceChecker",
