@@ -23,6 +23,7 @@ from custodes.deployment import open_deployment
 from custodes.model import Channel, ChannelKind
 from custodes.service.authorities import get_authority
 from custodes.settings import load_settings
+from custodes.tlog import generate_key
 from custodes.web.app import create_app
 from custodes.web.client import AuthorityKey, format_private_jwk
 
@@ -57,6 +58,7 @@ def server(data: Path) -> Iterator[str]:
         port = s.getsockname()[1]
     _ok(["staff", "list", "--data", str(data)])  # builds the platform before the server opens it
     with open_deployment(load_settings(data)) as dep:
+        dep.start()  # as custodes serve does: the log signs checkpoints as entries come
         config = uvicorn.Config(create_app(dep), host="127.0.0.1", port=port, log_level="error")
         serving = uvicorn.Server(config)
         thread = threading.Thread(target=serving.run, daemon=True)
@@ -107,6 +109,24 @@ def test_an_authority_submits_with_its_generated_key_until_it_is_revoked(
     out = _ok(["submit", str(demand), "--key", str(key), "--url", server,
                "--document", str(document)])  # fmt: skip
     assert re.fullmatch(r"demand d_[0-9a-f]{24}: in_review\n", out), out
+    vkey = (data / "keys" / "log.vkey").read_text().strip()
+    kept = tmp_path / "receipts"
+    out = _ok(["submit", str(demand), "--key", str(key), "--url", server, "--document",
+               str(document), "--receipts", str(kept), "--vkey", vkey])  # fmt: skip
+    assert "receipts verified against cli.test/log" in out
+    kinds = re.search(r"saved in .*: (.*)$", " ".join(out.split()))
+    assert kinds is not None and "demand.received" in kinds.group(1)
+    assert len(list(kept.glob("*.tlog-proof"))) == len(kinds.group(1).split(", ")) >= 2
+    checked = runner.invoke(app, ["log", "check", str(kept), "--vkey", vkey])
+    assert checked.exit_code == 0, checked.output
+    _, other = generate_key("cli.test/log")  # the log's name, but not its key
+    wrong = runner.invoke(app, ["submit", str(demand), "--key", str(key), "--url", server,
+                                "--receipts", str(tmp_path / "r2"), "--vkey", other])  # fmt: skip
+    assert wrong.exit_code == 1 and "error[receipt_invalid]" in wrong.output
+    assert not (tmp_path / "r2").exists()
+    usage = runner.invoke(app, ["submit", str(demand), "--key", str(key), "--url", server,
+                                "--receipts", str(tmp_path / "r3")])  # fmt: skip
+    assert usage.exit_code == 2 and "--receipts needs one of --vkey and --policy" in usage.output
     _ok(["authority", "revoke-key", keyid.group(1), "--by", "root", "--data", str(data)])
     refused = runner.invoke(app, ["submit", str(demand), "--key", str(key), "--url", server])
     assert refused.exit_code == 1 and "error[key_revoked]" in refused.output

@@ -69,6 +69,7 @@ __all__ = [
     "format_policy",
     "has_quorum",
     "parse_policy",
+    "single_log_policy",
     "verify_checkpoint",
 ]
 
@@ -135,6 +136,11 @@ class Policy:
     witnesses: tuple[PolicyWitness, ...]
     groups: tuple[PolicyGroup, ...]
     quorum: str
+
+
+def single_log_policy(vkey: str) -> Policy:
+    """The policy that trusts the one log ``vkey`` names, with no witnesses (quorum none)."""
+    return Policy((PolicyLog(vkey),), (), (), NONE)
 
 
 def _check_key(vkey: str, key_type: int, what: str) -> bytes:

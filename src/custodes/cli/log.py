@@ -11,7 +11,7 @@ from rich.table import Table
 
 from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker
 from custodes.audit.logcheck import dir_fetcher, verify_log
-from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
+from custodes.audit.policy import Policy, parse_policy, single_log_policy
 from custodes.cli.output import console, fail, progress_bar, reported_errors
 from custodes.deployment import open_deployment
 from custodes.errors import CustodesError
@@ -114,7 +114,7 @@ def _trust(policy: Path | None, vkey: str | None) -> Policy:
             fail("usage", f"{policy} names no log", 2)
         return trust
     assert vkey is not None
-    return Policy((PolicyLog(vkey),), (), (), NONE)
+    return single_log_policy(vkey)
 
 
 def _entry_path(receipt: Path, entry: Path | None) -> Path:

@@ -11,15 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 
+from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker
+from custodes.audit.policy import MAX_POLICY_SIZE, parse_policy, single_log_policy
 from custodes.cli.output import console, fail, reported_errors
 from custodes.errors import InputError
 from custodes.model import MAX_DEMAND_BYTES, read_json
+from custodes.tlog import TlogError, parse_receipt
 from custodes.web.client import RequestSigner, SignatureAuth, load_key
 
 
@@ -55,6 +59,67 @@ def _post(client: httpx.Client, path: str, body: bytes, media: str, key: str) ->
     return answer
 
 
+RECEIPT_WAIT = 30.0
+"""Longest wait for a checkpoint that covers the demand's log entries (the log signs one
+within a second or so of an event)."""
+
+
+def _get(client: httpx.Client, path: str) -> httpx.Response:
+    response = client.get(path)
+    if response.is_error and response.status_code != 404:
+        answer = (
+            response.json() if response.headers.get("content-type", "").endswith("json") else {}
+        )
+        fail(str(answer.get("code", "http_error")), str(answer.get("detail", response.text)))
+    return response
+
+
+def _receipt(client: httpx.Client, path: str) -> str:
+    """The receipt at ``path``, waiting (up to :data:`RECEIPT_WAIT`) for the checkpoint that
+    covers its entry to be signed."""
+    deadline, pause = time.monotonic() + RECEIPT_WAIT, 0.1
+    while True:
+        response = _get(client, path)
+        if response.status_code == 200:
+            return response.text
+        if time.monotonic() + pause > deadline:
+            fail("not_found", f"no signed checkpoint covers {path} after {RECEIPT_WAIT:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)
+
+
+def _save_receipts(
+    client: httpx.Client, demand_id: str, directory: Path, checker: EvidenceChecker
+) -> None:
+    """Fetch the demand's log entries and their receipts, check each, and save them as
+    ``N`` and ``N.tlog-proof`` in ``directory``."""
+    status = _get(client, f"/v1/demands/{demand_id}").json()
+    saved: list[str] = []
+    for item in status.get("log") or []:
+        entry = _get(client, str(item["entry"]))
+        if entry.status_code != 200:
+            fail("not_found", f"log entry {item['index']} is not served at {item['entry']}")
+        receipt = _receipt(client, str(item["receipt"]))
+        try:
+            checked = checker.check(parse_receipt(receipt), entry.content)
+        except TlogError as exc:
+            fail("receipt_invalid", f"the receipt of log entry {item['index']} fails: {exc.detail}")
+        if checked.index != item["index"]:
+            fail(
+                "receipt_invalid", f"the receipt is for entry {checked.index}, not {item['index']}"
+            )
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / str(checked.index)).write_bytes(entry.content)
+        (directory / f"{checked.index}{RECEIPT_SUFFIX}").write_text(receipt, encoding="utf-8")
+        cp = checked.checkpoint
+        saved.append(f"{checked.index} {item['kind']}")
+    if saved:
+        console.print(
+            f"receipts verified against {cp.origin} size {cp.size}, saved in {directory}: "
+            + ", ".join(saved)
+        )
+
+
 def submit(
     file: Annotated[Path, typer.Argument(help="The demand, as JSON.")],
     *,
@@ -66,8 +131,33 @@ def submit(
     idempotency_key: Annotated[
         str | None, typer.Option(help="Reuse to retry a submission (default: a fresh one).")
     ] = None,
+    receipts: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipts",
+            help="Save the receipts of the demand's log entries in this directory (N and "
+            "N.tlog-proof), each checked first against --vkey or --policy.",
+        ),
+    ] = None,
+    vkey: Annotated[
+        str | None, typer.Option(help="The platform log's verifier key, for --receipts.")
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(help="A c2sp.org/tlog-policy file, for --receipts (instead of --vkey)."),
+    ] = None,
 ) -> None:
     """Sign and send a demand; prints its id, its state and any reasons given."""
+    checker = None
+    if receipts is not None:
+        if (vkey is None) == (policy is None):
+            fail("usage", "--receipts needs one of --vkey and --policy", 2)
+        with reported_errors():
+            if policy is not None:
+                checker = EvidenceChecker(parse_policy(_read(policy, MAX_POLICY_SIZE)))
+            else:
+                assert vkey is not None
+                checker = EvidenceChecker(single_log_policy(vkey))
     with reported_errors():
         signer = RequestSigner(load_key(key))
         body = _read(file, MAX_DEMAND_BYTES)
@@ -81,8 +171,10 @@ def submit(
             if doc is not None:
                 _post(client, "/v1/documents", doc, "application/octet-stream", base + ".doc")
             status = _post(client, "/v1/demands", body, "application/json", base)
+            console.print(f"demand {status['id']}: {status['state']}")
+            for reason in status.get("reasons", []):
+                console.print(f"  {reason['rule']}: {reason['reason']} ({reason['remedy']})")
+            if receipts is not None and checker is not None:
+                _save_receipts(client, str(status["id"]), receipts, checker)
     except httpx.HTTPError as exc:
         fail("unreachable", f"{url}: {exc}")
-    console.print(f"demand {status['id']}: {status['state']}")
-    for reason in status.get("reasons", []):
-        console.print(f"  {reason['rule']}: {reason['reason']} ({reason['remedy']})")
