@@ -93,9 +93,12 @@ def _save_receipts(
 ) -> None:
     """Fetch the demand's log entries and their receipts, check each, and save them as
     ``N`` and ``N.tlog-proof`` in ``directory``."""
-    status = _get(client, f"/v1/demands/{demand_id}").json()
+    response = _get(client, f"/v1/demands/{demand_id}")
+    if response.status_code != 200:
+        fail("not_found", f"demand {demand_id} is not found at {client.base_url}")
     saved: list[str] = []
-    for item in status.get("log") or []:
+    last = None
+    for item in response.json().get("log") or []:
         entry = _get(client, str(item["entry"]))
         if entry.status_code != 200:
             fail("not_found", f"log entry {item['index']} is not served at {item['entry']}")
@@ -111,11 +114,11 @@ def _save_receipts(
         directory.mkdir(parents=True, exist_ok=True)
         (directory / str(checked.index)).write_bytes(entry.content)
         (directory / f"{checked.index}{RECEIPT_SUFFIX}").write_text(receipt, encoding="utf-8")
-        cp = checked.checkpoint
+        last = checked.checkpoint
         saved.append(f"{checked.index} {item['kind']}")
-    if saved:
+    if last is not None:
         console.print(
-            f"receipts verified against {cp.origin} size {cp.size}, saved in {directory}: "
+            f"receipts verified against {last.origin} size {last.size}, saved in {directory}: "
             + ", ".join(saved)
         )
 
