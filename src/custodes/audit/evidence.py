@@ -71,6 +71,7 @@ __all__ = [
     "check_directory",
     "check_evidence",
     "evidence_entries",
+    "keep_receipt",
     "write_evidence",
 ]
 
@@ -106,31 +107,46 @@ def evidence_entries(report: AuditReport) -> list[int]:
     return sorted({i for f in report.event_findings for i in f.entries})
 
 
-def _bundles_of(indexes: list[int]) -> list[tuple[int, list[int]]]:
-    """The bundles that hold ``indexes`` (in order), each with the indexes it holds."""
-    return [(n, list(group)) for n, group in groupby(indexes, lambda i: i // TILE_WIDTH)]
+Bundles = list[tuple[Tile, list[int]]]
+"""Entry bundles of a tree, each with the indexes wanted from it."""
 
 
-def _files(bundles: list[tuple[int, list[int]]], size: int) -> Iterator[str]:
+def _bundles_of(indexes: list[int], size: int) -> Bundles:
+    """The bundles of a tree of ``size`` that hold ``indexes`` (in order), each with the
+    indexes it holds."""
+    return [
+        (bundle_tile(n, min(TILE_WIDTH, size - n * TILE_WIDTH)), list(group))
+        for n, group in groupby(indexes, lambda i: i // TILE_WIDTH)
+    ]
+
+
+def _files(bundles: Bundles) -> Iterator[str]:
     """The files proving the entries of ``bundles`` reads, in its order: each bundle, then
     its level-0 tile (the tiles above are few, and shared)."""
-    for n, _ in bundles:
-        width = min(TILE_WIDTH, size - n * TILE_WIDTH)
-        yield format_tile_path(bundle_tile(n, width))
-        yield format_tile_path(Tile(0, n, width))
+    for bundle, _ in bundles:
+        yield format_tile_path(bundle)
+        yield format_tile_path(Tile(0, bundle.index, bundle.width))
 
 
 def _entries_of(
-    fetch: Fetch, bundles: list[tuple[int, list[int]]], size: int, progress: Progress | None
+    fetch: Fetch, bundles: Bundles, progress: Progress | None
 ) -> Iterable[tuple[int, bytes]]:
     """(index, entry bytes) for each index of ``bundles``, each bundle fetched once."""
-    for done, (n, wanted) in enumerate(bundles, 1):
-        tile = bundle_tile(n, min(TILE_WIDTH, size - n * TILE_WIDTH))
-        entries = parse_bundle(fetch(format_tile_path(tile)), tile.width)
+    for done, (bundle, wanted) in enumerate(bundles, 1):
+        entries = parse_bundle(fetch(format_tile_path(bundle)), bundle.width)
         for i in wanted:
-            yield i, entries[i - n * TILE_WIDTH]
+            yield i, entries[i - bundle.index * TILE_WIDTH]
         if progress is not None:
             progress(done, len(bundles))
+
+
+def keep_receipt(directory: Path, index: int, entry: bytes, receipt: str) -> Path:
+    """Write entry ``index`` and its receipt into ``directory`` as ``N`` and ``N.tlog-proof``,
+    the pair ``custodes log check`` reads; returns the receipt's path."""
+    (directory / str(index)).write_bytes(entry)
+    path = directory / f"{index}{RECEIPT_SUFFIX}"
+    path.write_text(receipt, encoding="utf-8")
+    return path
 
 
 def check_directory(directory: Path) -> None:
@@ -182,12 +198,11 @@ def _write_receipts(
 ) -> None:
     """Each entry of ``indexes`` and its receipt against ``signed`` (checkpoint, note), the
     files read ahead from a remote source."""
-    size = signed[0].size
     entries_dir = staging / "entries"
     entries_dir.mkdir()
-    bundles = _bundles_of(indexes)
+    bundles = _bundles_of(indexes, signed[0].size)
     try:
-        with reading(fetch, _files(bundles, size)) as read:
+        with reading(fetch, _files(bundles)) as read:
             _prove_each(read, signed, bundles, entries_dir, progress)
     except (ProofError, LogVerificationError, FormatError) as exc:
         raise EvidenceError(
@@ -198,7 +213,7 @@ def _write_receipts(
 def _prove_each(
     read: Fetch,
     signed: tuple[Checkpoint, bytes],
-    bundles: list[tuple[int, list[int]]],
+    bundles: Bundles,
     entries_dir: Path,
     progress: Progress | None,
 ) -> None:
@@ -206,14 +221,11 @@ def _prove_each(
     checkpoint, and written beside its receipt."""
     cp, note = signed
     reader = TileNodeReader(lambda tile: read(format_tile_path(tile)), cp.size)
-    for index, entry in _entries_of(read, bundles, cp.size, progress):
+    for index, entry in _entries_of(read, bundles, progress):
         proof = prove_inclusion(index, cp.size, reader)
         check_inclusion(proof, index, cp.size, leaf_hash(entry), cp.root)
         receipt = Receipt(index=index, proof=tuple(proof), checkpoint=note)
-        (entries_dir / str(index)).write_bytes(entry)
-        (entries_dir / f"{index}{RECEIPT_SUFFIX}").write_text(
-            format_receipt(receipt), encoding="utf-8"
-        )
+        keep_receipt(entries_dir, index, entry, format_receipt(receipt))
 
 
 class EvidenceChecker:

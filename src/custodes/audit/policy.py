@@ -36,7 +36,7 @@ custodes.audit.errors.PolicyError: line 1: quorum names 'X', which is not define
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from custodes.audit.errors import PolicyError
@@ -68,8 +68,8 @@ __all__ = [
     "VerifiedCheckpoint",
     "format_policy",
     "has_quorum",
+    "keys_policy",
     "parse_policy",
-    "single_log_policy",
     "verify_checkpoint",
 ]
 
@@ -138,9 +138,10 @@ class Policy:
     quorum: str
 
 
-def single_log_policy(vkey: str) -> Policy:
-    """The policy that trusts the one log ``vkey`` names, with no witnesses (quorum none)."""
-    return Policy((PolicyLog(vkey),), (), (), NONE)
+def keys_policy(vkeys: Iterable[str]) -> Policy:
+    """The policy a bare log key stands for: it trusts the logs ``vkeys`` name, with no
+    witnesses (quorum none)."""
+    return Policy(tuple(PolicyLog(vkey) for vkey in vkeys), (), (), NONE)
 
 
 def _check_key(vkey: str, key_type: int, what: str) -> bytes:

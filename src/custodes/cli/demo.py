@@ -42,7 +42,7 @@ from rich.table import Table
 from custodes.audit.auditor import audit_log
 from custodes.audit.checks import default_checks
 from custodes.audit.logcheck import dir_fetcher
-from custodes.audit.policy import parse_policy
+from custodes.audit.policy import format_policy, keys_policy
 from custodes.cli.output import console, fail, reported_errors
 from custodes.deployment import Deployment, init_data_dir, open_deployment
 from custodes.errors import CustodesError
@@ -522,14 +522,10 @@ def _print_outside_view(dep: Deployment) -> None:
     """Audit the published log as an outsider would, and say how to do it again: the demo's
     own tlog-policy (its log's key; a real deployment's also names witnesses and a quorum),
     the audit's verdict, and the commands that check and report from the published files."""
-    data = dep.settings.data_dir
-    vkey = dep.settings.vkey_path.read_text(encoding="utf-8").strip()
-    policy = data / AUDIT_POLICY
-    policy.write_text(f"log {vkey}\nquorum none\n", encoding="utf-8")
-    report = audit_log(
-        dir_fetcher(dep.settings.log_dir), parse_policy(policy.read_bytes()),
-        checks=default_checks({}, None),
-    )  # fmt: skip
+    trust = keys_policy([dep.vkey])
+    policy = dep.settings.data_dir / AUDIT_POLICY
+    policy.write_bytes(format_policy(trust))
+    report = audit_log(dir_fetcher(dep.settings.log_dir), trust, checks=default_checks({}, None))
     verdict = (
         "[bold green]clean[/]"
         if report.clean

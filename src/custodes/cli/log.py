@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker
+from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker, keep_receipt
 from custodes.audit.logcheck import dir_fetcher, verify_log
-from custodes.audit.policy import Policy, parse_policy, single_log_policy
+from custodes.audit.policy import Policy, keys_policy, parse_policy
 from custodes.cli.output import console, fail, progress_bar, reported_errors
 from custodes.deployment import open_deployment
 from custodes.errors import CustodesError
@@ -89,11 +89,8 @@ def prove(
             console.print(format_receipt(receipt), end="", soft_wrap=True)
             return
         out.mkdir(parents=True, exist_ok=True)
-        (out / str(index)).write_bytes(dep.ledger.entry(index))
-        (out / f"{index}{RECEIPT_SUFFIX}").write_text(format_receipt(receipt), encoding="utf-8")
-        console.print(
-            f"wrote {out / str(index)} and its receipt {out / str(index)}{RECEIPT_SUFFIX}"
-        )
+        kept = keep_receipt(out, index, dep.ledger.entry(index), format_receipt(receipt))
+        console.print(f"wrote {out / str(index)} and its receipt {kept}")
 
 
 def _read_bounded(path: Path, most: int, what: str) -> bytes:
@@ -114,7 +111,7 @@ def _trust(policy: Path | None, vkey: str | None) -> Policy:
             fail("usage", f"{policy} names no log", 2)
         return trust
     assert vkey is not None
-    return single_log_policy(vkey)
+    return keys_policy([vkey])
 
 
 def _entry_path(receipt: Path, entry: Path | None) -> Path:

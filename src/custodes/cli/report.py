@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from custodes.audit.policy import NONE, Policy, PolicyLog, parse_policy
+from custodes.audit.policy import Policy, keys_policy, parse_policy
 from custodes.audit.source import opened, tls_context
 from custodes.cli.audit import CaFile
 from custodes.cli.output import console, fail, progress_bar
@@ -66,7 +66,7 @@ def _trust(policy: Path | None, vkey: list[str] | None) -> Policy | None:
             raise ReportError(f"{policy} names no log")
         return trust
     if vkey:
-        return Policy(tuple(PolicyLog(key) for key in vkey), (), (), NONE)
+        return keys_policy(vkey)
     return None
 
 

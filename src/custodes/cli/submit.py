@@ -13,13 +13,13 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import httpx
 import typer
 
-from custodes.audit.evidence import RECEIPT_SUFFIX, EvidenceChecker
-from custodes.audit.policy import MAX_POLICY_SIZE, parse_policy, single_log_policy
+from custodes.audit.evidence import EvidenceChecker, keep_receipt
+from custodes.audit.policy import MAX_POLICY_SIZE, keys_policy, parse_policy
 from custodes.cli.output import console, fail, reported_errors
 from custodes.errors import InputError
 from custodes.model import MAX_DEMAND_BYTES, read_json
@@ -50,13 +50,18 @@ def _cite(demand: Any, sha256: str) -> bytes:
     return json.dumps(demand, ensure_ascii=False).encode()
 
 
+def _problem(response: httpx.Response) -> NoReturn:
+    """Fail with the problem an error response names (its code and detail), in one line."""
+    answer = response.json() if response.headers.get("content-type", "").endswith("json") else {}
+    fail(str(answer.get("code", "http_error")), str(answer.get("detail", response.text)))
+
+
 def _post(client: httpx.Client, path: str, body: bytes, media: str, key: str) -> Any:
     headers = {"Content-Type": media, "Idempotency-Key": key}
     response = client.post(path, content=body, headers=headers)
-    answer = response.json() if response.content else {}
     if response.is_error:
-        fail(str(answer.get("code", "http_error")), str(answer.get("detail", response.text)))
-    return answer
+        _problem(response)
+    return response.json() if response.content else {}
 
 
 RECEIPT_WAIT = 30.0
@@ -65,12 +70,10 @@ within a second or so of an event)."""
 
 
 def _get(client: httpx.Client, path: str) -> httpx.Response:
+    """GET ``path``; an error other than 404 (which callers tell apart) fails the command."""
     response = client.get(path)
     if response.is_error and response.status_code != 404:
-        answer = (
-            response.json() if response.headers.get("content-type", "").endswith("json") else {}
-        )
-        fail(str(answer.get("code", "http_error")), str(answer.get("detail", response.text)))
+        _problem(response)
     return response
 
 
@@ -112,8 +115,7 @@ def _save_receipts(
                 "receipt_invalid", f"the receipt is for entry {checked.index}, not {item['index']}"
             )
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / str(checked.index)).write_bytes(entry.content)
-        (directory / f"{checked.index}{RECEIPT_SUFFIX}").write_text(receipt, encoding="utf-8")
+        keep_receipt(directory, checked.index, entry.content, receipt)
         last = checked.checkpoint
         saved.append(f"{checked.index} {item['kind']}")
     if last is not None:
@@ -160,7 +162,7 @@ def submit(
                 checker = EvidenceChecker(parse_policy(_read(policy, MAX_POLICY_SIZE)))
             else:
                 assert vkey is not None
-                checker = EvidenceChecker(single_log_policy(vkey))
+                checker = EvidenceChecker(keys_policy([vkey]))
     with reported_errors():
         signer = RequestSigner(load_key(key))
         body = _read(file, MAX_DEMAND_BYTES)

@@ -33,7 +33,7 @@ from datetime import datetime
 from pathlib import Path
 
 from custodes.audit.logcheck import dir_fetcher
-from custodes.audit.policy import NONE, Policy, PolicyLog
+from custodes.audit.policy import keys_policy
 from custodes.reports.build import read_log
 from custodes.reports.tally import UNKNOWN, DemandRecord
 from custodes.tlog import Checkpoint
@@ -179,7 +179,7 @@ class FiguresCache:
 
     def __init__(self, log_dir: Path, vkey: str, *, min_age: float = 10.0) -> None:
         self.log_dir = log_dir
-        self.policy = Policy((PolicyLog(vkey),), (), (), NONE)
+        self.policy = keys_policy([vkey])
         self.min_age = min_age
         self._lock = threading.Lock()
         self._note: bytes | None = None
